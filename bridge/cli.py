@@ -1,0 +1,198 @@
+"""The ``coevo`` command line. ``main(argv)`` is the only place that configures logging."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from bridge.config import Config, config_to_toml, default_config_path, load_config
+from bridge.errors import CoevoError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("coevo")
+
+EPILOG_RUN = """\
+examples:
+  coevo run                                  shipped model, internal clock at 120 BPM, virtual ports
+  coevo run --bpm 96 --key A --mode minor    in A minor at 96 BPM
+  coevo run --clock midi --midi-in "IAC"     follow the DAW's MIDI clock arriving on an IAC bus
+  coevo run --clock link                     join an Ableton Link session
+  MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK coevo run     use JACK MIDI on Linux
+
+Steer it over OSC (port 9100), e.g. with liblo's oscsend:
+  oscsend localhost 9100 /coevo/mood s calm
+  oscsend localhost 9100 /coevo/feedback/like
+Settings resolve as: defaults < TOML file (--config, or the default path) < COEVO_* environment < flags.
+See `coevo config` for every setting and its current value.
+"""
+
+
+def _add_settings(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("settings (each also COEVO_<NAME> in the environment or <name> in the TOML file)")
+    g.add_argument("--config", type=Path, help=f"TOML file of settings (default: {default_config_path()} if present)")
+    g.add_argument("--model", help="generator ONNX file (default: the shipped model)")
+    g.add_argument("--emotion-model", dest="emotion_model", help="emotion ONNX file (default: the shipped one, if any)")
+    g.add_argument("--providers", choices=("auto", "cpu", "cuda", "tensorrt"),
+                   help="onnxruntime execution providers: auto picks TensorRT/CUDA when present, else CPU")
+    g.add_argument("--midi-out", dest="midi_out", help="send notes to this existing port (prefix match); "
+                                                         "default: a virtual port 'coevo out'")
+    g.add_argument("--midi-in", dest="midi_in", help="read the performer and MIDI clock from this port (prefix "
+                                                       "match); default: a virtual port 'coevo in'")
+    g.add_argument("--osc-host", dest="osc_host", help="address to listen on for OSC (default 127.0.0.1)")
+    g.add_argument("--osc-port", dest="osc_port", type=int, help="OSC port to listen on (default 9100)")
+    g.add_argument("--event-host", dest="event_host", help="where OSC events go (default 127.0.0.1)")
+    g.add_argument("--event-port", dest="event_port", type=int, help="port OSC events go to (default 9101)")
+    g.add_argument("--allow", action="append", help="with --osc-host, a host allowed to send OSC (repeatable)")
+    g.add_argument("--clock", choices=("internal", "midi", "link"), help="tempo source (default internal)")
+    g.add_argument("--bpm", type=float, help="tempo of the internal clock (default 120)")
+    g.add_argument("--bars", type=int, help="phrase length in bars, 1..8 (default 2)")
+    g.add_argument("--alpha", type=float, help="feedback step size in z_new = z_old + alpha * u (default 0.5)")
+    g.add_argument("--apply", choices=("bar", "now"), help="apply changes at the next bar line, or now")
+    g.add_argument("--key", help="tonic for the key lock, e.g. C, F#, Bb (default C)")
+    g.add_argument("--mode", help="scale: major, minor, dorian, ... (default major)")
+    g.add_argument("--no-key-lock", dest="key_lock", action="store_const", const=False, help="let notes leave the key")
+    g.add_argument("--density", type=float, help="note density 0..1 (default 0.5)")
+    g.add_argument("--seed", type=int, help="random seed of the session (default 0)")
+    g.add_argument("--data-dir", dest="data_dir", help="where session folders go (default: the user data dir)")
+    g.add_argument("--no-autostart", dest="autostart", action="store_const", const=False,
+                   help="wait for /coevo/transport/start before playing")
+    g.add_argument("--log-level", dest="log_level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+_NOT_SETTINGS = {"command", "config", "func", "session", "what", "out", "seconds", "kind", "output", "untrained"}
+
+
+def _resolve(args: argparse.Namespace) -> Config:
+    overrides = {k: v for k, v in vars(args).items() if k not in _NOT_SETTINGS}
+    return load_config(args.config, overrides=overrides)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bridge.daemon import Daemon
+
+    cfg = _resolve(args)
+    daemon = Daemon(cfg)
+    stopping = []
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        stopping.append(signum)
+        daemon.stop()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    daemon.start()
+    midi = (f"MIDI out '{daemon.midi.out_port_name}', in '{daemon.midi.in_port_name}'" if daemon.midi.enabled
+            else f"MIDI off ({daemon.midi.reason})")
+    print(f"coevo is running: {daemon.generator.provider} | {midi} | OSC in {cfg.osc_host}:{cfg.osc_port}, "
+          f"events to {cfg.event_host}:{cfg.event_port} | {cfg.clock} clock at {cfg.bpm:g} BPM\n"
+          f"session folder: {daemon.session.path if daemon.session else '-'}\nCtrl-C stops.", flush=True)
+    daemon.wait()
+    daemon.stop()
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    sys.stdout.write(config_to_toml(_resolve(args)))
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from bridge.doctor import run_doctor
+
+    return run_doctor(_resolve(args))
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from bridge.replay import replay_session
+
+    out = replay_session(Path(args.session), model=args.model)
+    print(f"re-rendered {out.phrases} phrase(s) into {out.folder} and {out.combined}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from bridge.bench import bench_live
+
+    return bench_live(out=Path(args.out), seconds=args.seconds)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    try:
+        from export.cli import export_untrained
+    except ImportError as err:
+        raise CoevoError(f"`coevo export` needs torch and onnx: pip install 'coevo[train]' ({err})") from err
+    path = export_untrained(args.kind, Path(args.output), args.seed or 0)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coevo", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Co-create music with a generative model, live: a realtime MIDI/OSC bridge.\n"
+                    "Start with `coevo run`, then steer it over OSC or MIDI; `coevo doctor` checks your setup.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("run", help="start the live daemon", epilog=EPILOG_RUN, formatter_class=fmt,
+                       description="Start the daemon: generate phrases in tempo, listen to OSC and MIDI feedback.")
+    _add_settings(p)
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("config", help="print the resolved configuration as TOML",
+                       description="Print every setting as resolved from defaults, file, environment and flags. "
+                                   "Save the output as a TOML file to start your own.")
+    _add_settings(p)
+    p.set_defaults(func=_cmd_config)
+    p = sub.add_parser("doctor", help="check MIDI, OSC, models and execution providers, with fixes",
+                       description="Check what the daemon needs and say how to fix each problem.")
+    _add_settings(p)
+    p.set_defaults(func=_cmd_doctor)
+    p = sub.add_parser("replay", help="re-render a session from its journal",
+                       description="Generate every phrase of a session again from its journal (same model, "
+                                   "same z, seed and settings) into SESSION/replay/ and SESSION/replay.mid.")
+    p.add_argument("session", help="a session folder (see the path `coevo run` prints)")
+    p.add_argument("--model", help="generator to use (default: the one the journal names)")
+    p.set_defaults(func=_cmd_replay)
+    p = sub.add_parser("bench", help="benchmarks that print figures and write JSON",
+                       description="live: feedback -> phrase ready latency, MIDI onset lateness at a JACK peer "
+                                   "under 200 OSC messages/s, torch vs onnxruntime inference. Needs a running "
+                                   "JACK server, jack_midi_dump and torch.")
+    p.add_argument("what", choices=("live",))
+    p.add_argument("--out", default="bench-results/live.json", help="JSON results file")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the timing run")
+    p.set_defaults(func=_cmd_bench)
+    p = sub.add_parser("export", help="export a model to ONNX (needs the train extra)",
+                       description="Export a model to ONNX with the contract metadata and a parity check. "
+                                   "--untrained writes a randomly initialised model, for checking the pipes.")
+    p.add_argument("kind", choices=("generator", "emotion"))
+    p.add_argument("--untrained", action="store_true", required=True,
+                   help="random weights (training arrives with `coevo train`)")
+    p.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = getattr(args, "log_level", None) or "INFO"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except CoevoError as err:
+        print(f"coevo: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"coevo: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,500 @@
+"""The daemon: input (OSC, MIDI) -> control state -> generation -> refinement -> output (MIDI, OSC, files).
+
+Threads: the OSC receiver and the MIDI callback only parse and enqueue; the control thread owns
+the state, runs inference ahead of the playhead and writes files; the timing thread (scheduler)
+only sends MIDI at deadlines. ``start()`` waits until everything runs and re-raises start-up
+errors; ``stop()`` silences every note, closes the journal and returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import mido
+import numpy as np
+
+from bridge.config import Config, config_to_toml
+from bridge.errors import InputError, ModelError
+from bridge.generation import EmotionReader, GenerationRequest, Generator, choose_providers, resolve_model_path
+from bridge.midi_io import MidiPorts, open_backend
+from bridge.osc_io import Command, OscEndpoint, RateLimitedLog
+from bridge.osc_map import MOODS
+from bridge.phrase import BEATS_PER_BAR, Phrase
+from bridge.refine import RefineSettings, parse_key, refine
+from bridge.scheduler import Scheduler
+from bridge.session import Session
+from bridge.state import ControlState
+from bridge.transport import LinkClock, MidiClockFollower, Transport
+
+__all__ = ["Daemon", "PhraseMaker"]
+
+log = logging.getLogger(__name__)
+
+LOOKAHEAD_BEATS = 6.0  # generate a phrase when its start is this close: 1.5 bars, so always >= 1 bar early
+NOTE_CHUNK = 64
+# commands that change what is generated; with apply = "bar" they wait for the next bar line
+_STATE_CHANGES = {"/coevo/emotion", "/coevo/mood", "/coevo/nudge", "/coevo/feedback/like", "/coevo/feedback/dislike",
+                  "/coevo/key", "/coevo/bars", "/coevo/density", "/coevo/snapshot/recall", "/coevo/undo", "cc"}
+
+
+@dataclass(frozen=True)
+class _Bar:
+    index: int
+
+
+@dataclass(frozen=True)
+class _Started:
+    phrase: Phrase
+
+
+@dataclass(frozen=True)
+class _Midi:
+    t: float
+    message: mido.Message
+
+
+class PhraseMaker:
+    """Generation plus refinement: the same inputs always give the same phrase (replay relies on it)."""
+
+    def __init__(self, generator: Generator, cfg: Config) -> None:
+        self.generator = generator
+        self.cfg = cfg
+
+    def settings(self, tonic: int, mode: str) -> RefineSettings:
+        c = self.cfg
+        return RefineSettings(c.key_lock, tonic, mode, c.min_note_beats, c.velocity_from_model, c.humanize,
+                              c.density_cap)
+
+    def make(self, phrase_id: str, start_beat: float, z: np.ndarray, codes: dict[str, float],
+             emotion: tuple[float, float], bars: int, seed: int, threshold: float, tonic: int, mode: str) -> Phrase:
+        contract = self.generator.contract
+        code_vec = np.array([codes[n] for n in contract.code_names], dtype=np.float32)
+        notes = self.generator.generate(GenerationRequest(z, code_vec, emotion, bars, seed, threshold))
+        length = float(bars * BEATS_PER_BAR)
+        notes = refine(notes, length, contract.drum_tracks, self.settings(tonic, mode), np.random.default_rng(seed))
+        return Phrase(phrase_id, bars, notes, [float(x) for x in z], dict(codes), emotion, seed, start_beat,
+                      meta={"threshold": round(threshold, 6), "tonic": tonic, "mode": mode})
+
+
+class Daemon:
+    """The realtime bridge. Build it from a resolved Config; ``start()``, then ``stop()``."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        providers = choose_providers(cfg.providers)
+        gen_path = resolve_model_path(cfg.model, "generator")
+        if gen_path is None:
+            raise ModelError("no generator model: this install ships none; pass --model FILE.onnx "
+                             "(make one with `coevo export`)")
+        self.generator = Generator(gen_path, providers)
+        log.info("generator %s on %s", gen_path, self.generator.provider)
+        emo_path = resolve_model_path(cfg.emotion_model, "emotion")
+        self.emotion = EmotionReader(emo_path, providers) if emo_path else None
+        if self.emotion is None:
+            log.info("no emotion model: the performer's notes will not move the emotion state")
+        contract = self.generator.contract
+        self.maker = PhraseMaker(self.generator, cfg)
+        self.state = ControlState(contract.latent_size, contract.code_names, alpha=cfg.alpha, seed=cfg.seed,
+                                  tonic=cfg.key, mode=cfg.mode, density=cfg.density, bars=cfg.bars)
+        self.transport = Transport(cfg.bpm)
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.errors = RateLimitedLog(log)
+        self.osc = OscEndpoint(cfg.osc_host, cfg.osc_port, [(cfg.event_host, cfg.event_port)], cfg.allow,
+                               self.queue.put)
+        backend, reason = open_backend()
+        self.midi = MidiPorts(backend, reason, cfg.midi_out, cfg.midi_in, cfg.midi_client, self._on_midi)
+        self.scheduler = Scheduler(self.transport, self.midi.send, lambda i: self.queue.put(_Bar(i)),
+                                   lambda p: self.queue.put(_Started(p)))
+        self.follower = MidiClockFollower(self.transport) if cfg.clock == "midi" else None
+        self.link = LinkClock(self.transport, cfg.bpm) if cfg.clock == "link" else None
+        self.session: Session | None = None
+        self.cc_map = dict(cfg.cc_map)
+        self.learning: str | None = None
+        self.pending: list[Command] = []  # state changes waiting for the bar line
+        self.upcoming: list[Phrase] = []  # committed, not yet started
+        self.recent: OrderedDict[str, Phrase] = OrderedDict()
+        self.last_played: Phrase | None = None
+        self.next_beat: float | None = None
+        self.counter = 0
+        self.performer: deque[tuple[int, float, float | None]] = deque(maxlen=512)
+        self.ready_latency: deque[float] = deque(maxlen=100_000)  # command received -> new phrase committed
+        self._waiting_since: float | None = None
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._control, name="coevo-control", daemon=True)
+
+    # ---- life cycle -------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        """Open ports, start every thread and the clock; raise what went wrong at start-up."""
+        sys.setswitchinterval(0.0005)  # the timing thread must get the GIL back quickly
+        self.midi.open()
+        header = {"model": str(self.generator.path), "model_sha256": self.generator.sha256,
+                  "provider": self.generator.provider, "config": asdict(self.cfg)}
+        self.session = Session(Path(self.cfg.data_dir), config_to_toml(self.cfg), header)
+        self._load_learned()
+        self.osc.start()
+        self.scheduler.start()
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the control thread did not start")
+        if self._error is not None:
+            raise self._error
+        if self.link is not None:
+            self.link.start()
+        elif self.cfg.clock == "internal" and self.cfg.autostart:
+            self.start_transport()
+        log.info("listening for OSC on %s:%d, events to %s", *self.osc.address,
+                 ", ".join(f"{h}:{p}" for h, p in self.osc.targets))
+
+    def start_transport(self) -> None:
+        """Start the internal clock with a one-bar count-in, so the first phrase is ready on time."""
+        count_in = BEATS_PER_BAR * 60.0 / self.transport.bpm
+        self.transport.start(0.0, time.monotonic() + count_in)
+
+    def stop(self) -> None:
+        """All notes off, threads joined, journal closed. Safe to call twice."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self.link is not None:
+            self.link.stop()
+        self.queue.put(None)
+        self._thread.join(timeout=5)
+        self.scheduler.stop()
+        self.osc.stop()
+        self.midi.close()
+        if self.session is not None:
+            self.session.close()
+        log.info("stopped")
+
+    def wait(self) -> None:
+        while not self._stop.wait(0.5):
+            pass
+
+    # ---- input -------------------------------------------------------------------------------
+    def _on_midi(self, t: float, msg: mido.Message) -> None:
+        self.queue.put(_Midi(t, msg))
+
+    def _control(self) -> None:
+        self._ready.set()
+        last_check = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                item = self.queue.get(timeout=self._idle_timeout())
+            except queue.Empty:
+                item = False
+            if item is None:
+                break
+            try:
+                if item is not False:
+                    self._handle(item)
+                self._generate_ahead()
+                if time.monotonic() - last_check > 1.0:
+                    last_check = time.monotonic()
+                    self.midi.check()
+            except Exception as err:  # the daemon never stops on input: log, count, go on
+                self.errors.warn("internal", f"{type(err).__name__}: {err}")
+                log.debug("error handling %r", item, exc_info=True)
+
+    def _idle_timeout(self) -> float:
+        if self.next_beat is None or not self.transport.running:
+            return 0.05
+        due = self.transport.time_at(self.next_beat - LOOKAHEAD_BEATS) - time.monotonic()
+        return min(0.25, max(0.001, due))
+
+    def _handle(self, item: Any) -> None:
+        if isinstance(item, Command):
+            self._command(item)
+        elif isinstance(item, _Bar):
+            self._bar(item.index)
+        elif isinstance(item, _Started):
+            self._started(item.phrase)
+        elif isinstance(item, _Midi):
+            self._midi(item.t, item.message)
+
+    def _command(self, cmd: Command) -> None:
+        try:
+            if cmd.path in _STATE_CHANGES:
+                self._check_now(cmd)
+            if cmd.path in _STATE_CHANGES and self.cfg.apply == "bar":
+                self.pending.append(cmd)
+            else:
+                self._apply(cmd)
+                if cmd.path in _STATE_CHANGES:
+                    self._regenerate(cmd.received)
+        except InputError as err:
+            if cmd.sender is not None:
+                self.osc.reject(cmd.sender, err)
+            else:
+                self.errors.warn(err.code, err.detail)
+
+    def _check_now(self, cmd: Command) -> None:
+        """Reject a bad state change at once, even when it would be applied at the bar line."""
+        if cmd.path == "/coevo/nudge" and cmd.args[0] not in self.state.axis_names:
+            raise InputError("unknown_axis", f"axis must be one of {', '.join(self.state.axis_names)}; got {cmd.args[0]!r}")
+        if cmd.path == "/coevo/key":
+            try:
+                parse_key(str(cmd.args[0]), str(cmd.args[1]))
+            except ValueError as err:
+                raise InputError("out_of_range", str(err)) from err
+        if cmd.path == "/coevo/snapshot/recall" and cmd.args[0] not in self.state.snapshots:
+            raise InputError("unknown_snapshot", f"no snapshot {cmd.args[0]!r}; saved: {', '.join(self.state.snapshots) or 'none'}")
+        if cmd.path.startswith("/coevo/feedback/"):
+            self._feedback_target(cmd)
+
+    def _feedback_target(self, cmd: Command) -> Phrase:
+        if cmd.args:
+            phrase = self.recent.get(str(cmd.args[0]))
+            if phrase is None:
+                raise InputError("unknown_phrase", f"no recent phrase {cmd.args[0]!r}; the last {len(self.recent)} are kept")
+            return phrase
+        phrase = self.last_played or (self.upcoming[0] if self.upcoming else None)
+        if phrase is None:
+            raise InputError("no_phrase", "nothing was played yet to like or dislike")
+        return phrase
+
+    def _apply(self, cmd: Command) -> None:  # noqa: C901 - one branch per address, read top to bottom
+        s, a, p = self.state, cmd.args, cmd.path
+        try:
+            if p == "/coevo/ping":
+                if cmd.sender is not None:
+                    self.osc.send_to(cmd.sender, "/coevo/pong", (a[0],))
+            elif p == "/coevo/emotion":
+                s.set_emotion(float(a[0]), float(a[1]))  # type: ignore[arg-type]
+            elif p == "/coevo/mood":
+                s.set_emotion(*MOODS[str(a[0])])
+            elif p == "/coevo/nudge":
+                s.nudge(str(a[0]), float(a[1]))  # type: ignore[arg-type]
+            elif p == "/coevo/alpha":
+                s.alpha = float(a[0])  # type: ignore[arg-type]
+            elif p in ("/coevo/feedback/like", "/coevo/feedback/dislike"):
+                phrase = self._feedback_target(cmd)
+                like = p.endswith("like") and not p.endswith("dislike")
+                s.feedback(np.asarray(phrase.z), like)
+                if self.session is not None:
+                    self.session.append({"type": "feedback", "phrase": phrase.id, "like": like,
+                                         "beat": round(self.transport.beat_now(), 4)})
+            elif p == "/coevo/tempo":
+                if self.cfg.clock != "internal":
+                    raise InputError("not_internal_clock", f"tempo follows the {self.cfg.clock} clock; /coevo/tempo "
+                                                           "works with --clock internal")
+                self.transport.set_bpm(float(a[0]))  # type: ignore[arg-type]
+            elif p == "/coevo/transport/start":
+                self.start_transport()
+            elif p == "/coevo/transport/stop":
+                self.transport.stop()
+            elif p == "/coevo/key":
+                s.set_key(str(a[0]), str(a[1]))
+            elif p == "/coevo/bars":
+                s.set_bars(int(a[0]))  # type: ignore[call-overload]
+            elif p == "/coevo/density":
+                s.set_density(float(a[0]))  # type: ignore[arg-type]
+            elif p == "/coevo/generate":
+                self._regenerate(cmd.received)
+            elif p == "/coevo/snapshot/save":
+                s.save(str(a[0]))
+            elif p == "/coevo/snapshot/recall":
+                s.recall(str(a[0]))
+            elif p == "/coevo/morph":
+                s.start_morph(str(a[0]), int(a[1]))  # type: ignore[call-overload]
+            elif p == "/coevo/undo":
+                if not s.undo():
+                    raise InputError("nothing_to_undo", "the history is empty")
+            elif p == "/coevo/note":
+                self._performer_note(int(a[0]), int(a[1]))  # type: ignore[call-overload]
+            elif p == "/coevo/learn":
+                if a[0] not in s.axis_names:
+                    raise InputError("unknown_axis", f"axis must be one of {', '.join(s.axis_names)}; got {a[0]!r}")
+                self.learning = str(a[0])
+                log.info("MIDI learn: move a controller to map it to %s", self.learning)
+            elif p == "/coevo/subscribe":
+                if cmd.sender is not None:
+                    self.osc.subscribe((cmd.sender[0], int(a[0])))  # type: ignore[call-overload]
+            elif p == "cc":
+                s.set_axis(str(a[0]), float(a[1]))  # type: ignore[arg-type]
+        except (ValueError, KeyError) as err:
+            code = "unknown_snapshot" if isinstance(err, KeyError) else "out_of_range"
+            raise InputError(code, str(err.args[0])) from err
+
+    def _midi(self, t: float, msg: mido.Message) -> None:
+        f = self.follower
+        if msg.type == "clock" and f is not None:
+            f.tick(t)
+        elif msg.type == "start" and f is not None:
+            f.start()
+        elif msg.type == "continue" and f is not None:
+            f.resume()
+        elif msg.type == "stop" and f is not None:
+            f.stop()
+        elif msg.type == "songpos" and f is not None:
+            f.song_position(msg.pos)
+        elif msg.type in ("note_on", "note_off"):
+            self._performer_note(msg.note, msg.velocity if msg.type == "note_on" else 0)
+        elif msg.type == "control_change":
+            self._cc(msg.control, msg.value, t)
+
+    def _cc(self, control: int, value: int, t: float) -> None:
+        if self.learning is not None:
+            self.cc_map[str(control)] = self.learning
+            log.info("MIDI learn: CC %d now moves %s", control, self.learning)
+            self.learning = None
+            self._save_learned()
+            return
+        axis = self.cc_map.get(str(control))
+        if axis is not None and axis in self.state.axis_names:
+            self._command(Command("cc", (axis, value / 127 * 2 - 1), None, t))
+
+    def _performer_note(self, pitch: int, velocity: int) -> None:
+        beat = self.transport.beat_now()
+        if velocity > 0:
+            self.performer.append((pitch, beat, None))
+            return
+        for i in range(len(self.performer) - 1, -1, -1):
+            p, start, end = self.performer[i]
+            if p == pitch and end is None:
+                self.performer[i] = (p, start, beat)
+                break
+
+    def _learned_path(self) -> Path | None:
+        return None if self.session is None else self.session.path / "midi_learn.json"
+
+    def _save_learned(self) -> None:
+        path = self._learned_path()
+        if path is not None:
+            path.write_text(json.dumps(self.cc_map, indent=1), encoding="utf-8")
+
+    def _load_learned(self) -> None:
+        """Take the MIDI-learn map of the newest earlier session that has one."""
+        assert self.session is not None
+        earlier = sorted(self.session.path.parent.glob("*/midi_learn.json"))
+        if earlier:
+            try:
+                learned = json.loads(earlier[-1].read_text(encoding="utf-8"))
+                self.cc_map.update({str(k): str(v) for k, v in learned.items()})
+                self._save_learned()
+                log.info("MIDI learn map from %s", earlier[-1].parent.name)
+            except (OSError, ValueError, AttributeError) as err:
+                log.warning("ignored unreadable %s: %s", earlier[-1], err)
+
+    # ---- bar lines and phrases ----------------------------------------------------------------
+    def _bar(self, index: int) -> None:
+        changed = False
+        received = None
+        for cmd in self.pending:
+            try:
+                self._apply(cmd)
+                changed = True
+                received = cmd.received if received is None else received
+            except InputError as err:
+                if cmd.sender is not None:
+                    self.osc.reject(cmd.sender, err)
+        self.pending.clear()
+        changed |= self.state.bar_line()
+        changed |= self._read_performer()
+        if changed:
+            self._regenerate(received if received is not None else time.monotonic())
+        v = self.state.values
+        self.osc.broadcast("/coevo/state", (index, float(self.transport.bpm), v.valence, v.arousal,
+                                            _tonic_name(v.tonic), v.mode, v.bars, float(self.state.alpha)))
+        axes: list[object] = []
+        for name, value in v.axes:
+            axes += [name, float(value)]
+        self.osc.broadcast("/coevo/axes", axes)
+
+    def _read_performer(self) -> bool:
+        if self.emotion is None or self.cfg.emotion_weight <= 0 or not self.performer:
+            return False
+        now = self.transport.beat_now()
+        window = 2 * BEATS_PER_BAR
+        notes = [(p, s - (now - window), (e if e is not None else now) - s)
+                 for p, s, e in self.performer if (e if e is not None else now) > now - window]
+        if not notes:
+            return False
+        valence, arousal = self.emotion.read(notes, window)
+        self.state.pull_emotion(valence, arousal, self.cfg.emotion_weight)
+        log.debug("performer reads as valence %.2f arousal %.2f", valence, arousal)
+        return True
+
+    def _started(self, phrase: Phrase) -> None:
+        self.upcoming = [p for p in self.upcoming if p.id != phrase.id]
+        self.last_played = phrase
+        if self.session is not None:
+            c = self.generator.contract
+            self.session.record_phrase(phrase, self.transport.bpm, self.cfg.channels, c.tracks, c.drum_tracks,
+                                       self.cfg.write_midi)
+
+    def _new_phrase(self, start_beat: float) -> Phrase:
+        self.counter += 1
+        seed = (self.cfg.seed * 1_000_003 + self.counter) % (2 ** 31)
+        v = self.state.values
+        rng = np.random.default_rng(seed)
+        z = np.asarray(v.z) + self.cfg.variation * rng.standard_normal(len(v.z))
+        return self.maker.make(f"p{self.counter:05d}", start_beat, z, dict(v.axes), (v.valence, v.arousal),
+                               v.bars, seed, self.state.threshold, v.tonic, v.mode)
+
+    def _commit(self, phrase: Phrase, replaces: Phrase | None = None) -> bool:
+        c = self.generator.contract
+        if replaces is None:
+            self.scheduler.add_phrase(phrase, self.cfg.channels, c.drum_tracks)
+        elif not self.scheduler.replace_phrase(replaces.id, phrase, self.cfg.channels, c.drum_tracks):
+            return False
+        if self._waiting_since is not None:
+            self.ready_latency.append(time.monotonic() - self._waiting_since)
+            self._waiting_since = None
+        self.upcoming = [p for p in self.upcoming if replaces is None or p.id != replaces.id] + [phrase]
+        self.upcoming.sort(key=lambda p: p.start_beat)
+        self.recent[phrase.id] = phrase
+        while len(self.recent) > 64:
+            self.recent.popitem(last=False)
+        self._announce(phrase)
+        return True
+
+    def _announce(self, phrase: Phrase) -> None:
+        notes = phrase.notes
+        self.osc.broadcast("/coevo/phrase/begin", (phrase.id, phrase.length_beats, len(notes)))
+        for chunk, i in enumerate(range(0, len(notes), NOTE_CHUNK)):
+            args: list[object] = [phrase.id, chunk]
+            for n in notes[i:i + NOTE_CHUNK]:
+                args += [n.pitch, round(n.start, 6), round(n.duration, 6), n.velocity, int(n.mute)]
+            self.osc.broadcast("/coevo/phrase/notes", args)
+        self.osc.broadcast("/coevo/phrase/end", (phrase.id,))
+
+    def _regenerate(self, since: float) -> None:
+        """The state changed: replace phrases that have not started yet (or the next one, if none)."""
+        self._waiting_since = since
+        if not self.transport.running:
+            return
+        for old in list(self.upcoming):
+            new = self._new_phrase(old.start_beat)
+            if new.bars != old.bars:  # a new length cannot replace a committed phrase; it follows it
+                break
+            self._commit(new, replaces=old)  # refused when too close to its start: it plays as it is
+
+    def _generate_ahead(self) -> None:
+        if not self.transport.running:
+            self.next_beat = None
+            self.upcoming.clear()
+            return
+        now = self.transport.beat_now()
+        if self.next_beat is None or self.next_beat < now:  # started, or the song position jumped
+            lead = 0.1 * self.transport.bpm / 60.0  # at least 100 ms ahead
+            self.next_beat = math.ceil((now + lead) / BEATS_PER_BAR) * BEATS_PER_BAR
+        while self.next_beat - now <= LOOKAHEAD_BEATS:
+            phrase = self._new_phrase(self.next_beat)
+            self._commit(phrase)
+            self.next_beat += phrase.length_beats
+
+
+def _tonic_name(tonic: int) -> str:
+    return ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")[tonic]

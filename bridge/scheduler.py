@@ -1,0 +1,194 @@
+"""The timing thread: sends each MIDI event at its absolute deadline on the monotonic clock.
+
+Events are kept in beats; the deadline of the earliest one is asked of the transport every time
+the thread wakes, so a tempo change moves every pending deadline at once. The thread does no
+other work: bar lines and phrase starts are handed to the control thread through callbacks that
+only enqueue.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import mido
+
+from bridge.phrase import BEATS_PER_BAR, Phrase
+from bridge.transport import Transport
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger(__name__)
+
+NOTE_OFF, BAR, PHRASE_START, NOTE_ON = range(4)  # order of events that fall on the same beat
+_SPIN = 0.0015  # the last stretch before a deadline is slept in small steps
+
+
+@dataclass(order=True)
+class _Event:
+    beat: float
+    order: int
+    seq: int
+    phrase_id: str = field(compare=False, default="")
+    message: mido.Message | None = field(compare=False, default=None)
+    phrase: Phrase | None = field(compare=False, default=None)
+
+
+class Scheduler:
+    """Owns MIDI timing. ``send`` writes one message to the output port."""
+
+    def __init__(self, transport: Transport, send: Callable[[mido.Message], None],
+                 on_bar: Callable[[int], None], on_phrase_start: Callable[[Phrase], None]) -> None:
+        self.transport = transport
+        self.send = send
+        self.on_bar = on_bar
+        self.on_phrase_start = on_phrase_start
+        self._heap: list[_Event] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._was_running = False
+        self._sounding: dict[tuple[int, int], int] = {}
+        self._channels: set[int] = set()
+        self._started: set[str] = set()
+        self.lateness: deque[tuple[float, float]] = deque(maxlen=100_000)  # (deadline, sent) of note-ons
+        self._thread = threading.Thread(target=self._run, name="coevo-timing", daemon=True)
+        transport.add_listener(self.wake)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=2)
+        self.all_notes_off()
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def add_phrase(self, phrase: Phrase, channels: dict[str, int], drum_tracks: tuple[str, ...]) -> None:
+        """Commit a phrase: its note-ons, note-offs and start marker go on the timeline."""
+        events = [_Event(phrase.start_beat, PHRASE_START, next(self._seq), phrase.id, phrase=phrase)]
+        for n in phrase.notes:
+            if n.mute:
+                continue
+            ch = (10 if n.track in drum_tracks else channels.get(n.track, 1)) - 1
+            on = mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)
+            off = mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)
+            events.append(_Event(phrase.start_beat + n.start, NOTE_ON, next(self._seq), phrase.id, on))
+            events.append(_Event(phrase.start_beat + n.end, NOTE_OFF, next(self._seq), phrase.id, off))
+        with self._cond:
+            for e in events:
+                heapq.heappush(self._heap, e)
+            self._cond.notify_all()
+
+    def replace_phrase(self, old_id: str, new: Phrase, channels: dict[str, int], drum_tracks: tuple[str, ...],
+                       margin_s: float = 0.02) -> bool:
+        """Swap a committed phrase that has not started and starts more than ``margin_s`` from now."""
+        with self._cond:
+            if old_id in self._started or self.transport.time_at(new.start_beat) - time.monotonic() < margin_s:
+                return False
+            self._heap = [e for e in self._heap if e.phrase_id != old_id]
+            heapq.heapify(self._heap)
+        self.add_phrase(new, channels, drum_tracks)
+        return True
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._heap)
+
+    def all_notes_off(self) -> None:
+        """Note-off for every sounding note, then All Notes Off (CC 123) on every channel used."""
+        with self._cond:
+            sounding, self._sounding = list(self._sounding), {}
+            channels = sorted(self._channels)
+        for ch, pitch in sounding:
+            self.send(mido.Message("note_off", channel=ch, note=pitch, velocity=0))
+        for ch in channels:
+            self.send(mido.Message("control_change", channel=ch, control=123, value=0))
+
+    def clear(self) -> None:
+        """Drop everything pending and silence what sounds (transport stopped)."""
+        with self._cond:
+            self._heap.clear()
+            self._started.clear()
+        self.all_notes_off()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stop:
+                    return
+                running = self.transport.running
+                if running and not self._was_running:
+                    first_bar = math.ceil(self.transport.beat_now() / BEATS_PER_BAR - 1e-9) * BEATS_PER_BAR
+                    heapq.heappush(self._heap, _Event(first_bar, BAR, next(self._seq)))
+                self._was_running = running
+                if not running:
+                    silence = bool(self._heap or self._sounding)
+                    self._heap.clear()
+                    self._started.clear()
+                    if not silence:
+                        self._cond.wait(0.1)
+                        continue
+                elif not self._heap:
+                    self._cond.wait(0.1)
+                    continue
+                else:
+                    deadline = self.transport.time_at(self._heap[0].beat)
+                    wait = deadline - time.monotonic()
+                    if wait > _SPIN:
+                        self._cond.wait(wait - _SPIN)
+                        continue
+            if not running:
+                self.all_notes_off()
+                continue
+            while time.monotonic() < deadline:
+                time.sleep(0.0002)
+            self._dispatch_due()
+
+    def _dispatch_due(self) -> None:
+        due: list[_Event] = []
+        with self._cond:
+            now = time.monotonic()
+            while self._heap and self.transport.time_at(self._heap[0].beat) <= now + 0.0002:
+                due.append(heapq.heappop(self._heap))
+            for e in due:
+                if e.order == BAR:
+                    heapq.heappush(self._heap, _Event(e.beat + BEATS_PER_BAR, BAR, next(self._seq)))
+                elif e.order == PHRASE_START:
+                    self._started.add(e.phrase_id)
+        for e in due:
+            if e.order == BAR:
+                self.on_bar(int(round(e.beat / BEATS_PER_BAR)))
+            elif e.order == PHRASE_START and e.phrase is not None:
+                self.on_phrase_start(e.phrase)
+            elif e.message is not None:
+                self._send_note(e)
+
+    def _send_note(self, e: _Event) -> None:
+        msg = e.message
+        assert msg is not None
+        key = (msg.channel, msg.note)
+        with self._cond:
+            held = self._sounding.pop(key, 0)
+            if e.order == NOTE_ON:
+                self._sounding[key] = 1
+                self._channels.add(msg.channel)
+        if e.order == NOTE_ON:
+            if held:  # the same pitch is still sounding: end it first
+                self.send(mido.Message("note_off", channel=msg.channel, note=msg.note, velocity=0))
+            self.send(msg)
+            self.lateness.append((self.transport.time_at(e.beat), time.monotonic()))
+        elif held:
+            self.send(msg)

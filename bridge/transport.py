@@ -1,0 +1,205 @@
+"""Tempo and transport: maps beats to monotonic time, from the internal clock, MIDI clock or Ableton Link.
+
+The transport is a line ``beat = anchor_beat + (t - anchor_time) * bpm / 60``; every clock source
+only moves that line. The scheduler asks ``time_at(beat)`` for absolute deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from typing import Callable
+
+__all__ = ["Transport", "MidiClockFollower", "LinkClock", "TICKS_PER_BEAT"]
+
+log = logging.getLogger(__name__)
+
+TICKS_PER_BEAT = 24
+
+
+class Transport:
+    """Thread-safe playhead. ``on_change`` callbacks run after every start, stop or tempo change."""
+
+    def __init__(self, bpm: float) -> None:
+        self._lock = threading.Lock()
+        self._bpm = float(bpm)
+        self._anchor_time = time.monotonic()
+        self._anchor_beat = 0.0
+        self._running = False
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        for callback in self._listeners:
+            callback()
+
+    @property
+    def bpm(self) -> float:
+        return self._bpm
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def beat_at(self, t: float) -> float:
+        with self._lock:
+            if not self._running:
+                return self._anchor_beat
+            return self._anchor_beat + (t - self._anchor_time) * self._bpm / 60.0
+
+    def beat_now(self) -> float:
+        return self.beat_at(time.monotonic())
+
+    def time_at(self, beat: float) -> float:
+        """Monotonic time at which ``beat`` falls (extrapolated at the current tempo)."""
+        with self._lock:
+            return self._anchor_time + (beat - self._anchor_beat) * 60.0 / self._bpm
+
+    def set_line(self, t: float, beat: float, bpm: float, running: bool = True) -> None:
+        """Place the playhead: ``beat`` at time ``t``, moving at ``bpm`` (used by the clock sources)."""
+        with self._lock:
+            self._anchor_time, self._anchor_beat, self._bpm, self._running = t, beat, float(bpm), running
+        self._changed()
+
+    def start(self, beat: float = 0.0, t: float | None = None) -> None:
+        self.set_line(time.monotonic() if t is None else t, beat, self._bpm, True)
+
+    def stop(self) -> None:
+        now = time.monotonic()
+        beat = self.beat_at(now)
+        self.set_line(now, beat, self._bpm, False)
+
+    def resume(self, t: float | None = None) -> None:
+        with self._lock:
+            beat = self._anchor_beat
+        self.set_line(time.monotonic() if t is None else t, beat, self._bpm, True)
+
+    def set_bpm(self, bpm: float) -> None:
+        now = time.monotonic()
+        beat = self.beat_at(now)
+        self.set_line(now, beat, bpm, self._running)
+
+
+class MidiClockFollower:
+    """Follows MIDI clock (24 ppqn), Start/Stop/Continue and Song Position Pointer.
+
+    Tempo and phase come from a least-squares line through the last two beats of ticks, so a
+    jittery clock moves the playhead smoothly.
+    """
+
+    def __init__(self, transport: Transport, window: int = 48) -> None:
+        self.transport = transport
+        self._ticks: deque[tuple[int, float]] = deque(maxlen=window)  # (free-running tick number, time)
+        self._total = 0
+        self._count = 0  # ticks since the last Start, Continue or Song Position
+        self._base_beat = 0.0
+        self._playing = False
+        self._armed = False  # Start/Continue received, waiting for the first tick
+
+    def estimate_bpm(self) -> float | None:
+        """Tempo of the incoming clock, or None before enough ticks arrived."""
+        if len(self._ticks) < 6:
+            return None
+        return self._fit()[1]
+
+    def _fit(self) -> tuple[float, float]:
+        """(fitted time of the last tick, bpm) from a least-squares line through the recent ticks."""
+        n = len(self._ticks)
+        mk = sum(k for k, _ in self._ticks) / n
+        mt = sum(t for _, t in self._ticks) / n
+        var = sum((k - mk) ** 2 for k, _ in self._ticks)
+        slope = sum((k - mk) * (t - mt) for k, t in self._ticks) / var  # seconds per tick
+        return mt + slope * (self._ticks[-1][0] - mk), 60.0 / (slope * TICKS_PER_BEAT)
+
+    def tick(self, t: float) -> None:
+        """A Timing Clock message (0xF8) arrived at monotonic time ``t``."""
+        self._total += 1
+        self._ticks.append((self._total, t))
+        bpm = self.estimate_bpm()
+        if bpm is not None and not 20 <= bpm <= 400:
+            bpm = None
+        if self._armed:  # the first tick after Start/Continue is the downbeat
+            self._armed, self._playing, self._count = False, True, 0
+            self.transport.set_line(t, self._base_beat, bpm or self.transport.bpm, True)
+            return
+        if self._playing:
+            self._count += 1
+            if bpm is not None:
+                t_fit, _ = self._fit()
+                self.transport.set_line(t_fit, self._base_beat + self._count / TICKS_PER_BEAT, bpm, True)
+        elif bpm is not None and abs(bpm - self.transport.bpm) > 0.05:
+            self.transport.set_bpm(bpm)
+
+    def start(self) -> None:
+        self._base_beat, self._armed = 0.0, True
+
+    def resume(self) -> None:
+        self._base_beat += self._count / TICKS_PER_BEAT
+        self._count, self._armed = 0, True
+
+    def stop(self) -> None:
+        self._playing = self._armed = False
+        self._base_beat += self._count / TICKS_PER_BEAT
+        self._count = 0
+        self.transport.stop()
+
+    def song_position(self, sixteenths: int) -> None:
+        self._base_beat, self._count = sixteenths / 4.0, 0
+        if not self._playing:
+            self.transport.set_line(time.monotonic(), self._base_beat, self.transport.bpm, False)
+
+
+class LinkClock:
+    """Joins an Ableton Link session (aalink) and follows its tempo and beat on its own thread."""
+
+    def __init__(self, transport: Transport, bpm: float, poll: float = 0.02) -> None:
+        self.transport = transport
+        self.bpm = bpm
+        self.poll = poll
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self.peers = 0
+        self._thread = threading.Thread(target=self._run, name="coevo-link", daemon=True)
+
+    def start(self, timeout: float = 5.0) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("Ableton Link did not start within 5 s")
+        if self._error is not None:
+            raise RuntimeError(f"cannot join Ableton Link: {self._error}") from self._error
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._follow())
+        except Exception as err:  # reported to start(); aalink raises plain RuntimeErrors
+            self._error = err
+            self._ready.set()
+
+    async def _follow(self) -> None:
+        from aalink import Link  # imported here: only the Link clock needs it
+
+        link = Link(self.bpm)
+        link.enabled = True
+        self._ready.set()
+        log.info("joined Ableton Link at %.1f BPM", self.bpm)
+        while not self._stop.is_set():
+            now = time.monotonic()
+            beat, tempo = float(link.beat), float(link.tempo)
+            if self.peers != link.num_peers:
+                self.peers = link.num_peers
+                log.info("Ableton Link: %d peer(s)", self.peers)
+            drift = abs(self.transport.beat_at(now) - beat) * 60.0 / tempo
+            if not self.transport.running or abs(tempo - self.transport.bpm) > 1e-3 or drift > 0.001:
+                self.transport.set_line(now, beat, tempo, True)
+            await asyncio.sleep(self.poll)
+        link.enabled = False

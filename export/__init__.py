@@ -1,0 +1,1 @@
+"""Torch -> ONNX export with the Coevo contract in metadata and a parity check before writing."""

@@ -1,0 +1,118 @@
+"""Export Coevo models to ONNX: fixed names, dynamic batch, contract metadata, parity-checked.
+
+The file is written only after onnxruntime's output matches torch's within ``ATOL`` (fp32).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from models.contract import (
+    EMOTION_INPUTS, EMOTION_OUTPUTS, GENERATOR_INPUTS, GENERATOR_OUTPUTS,
+    EmotionContract, GeneratorContract,
+)
+from models.emotion import EmotionModel
+from models.generator import PhraseGenerator
+
+__all__ = ["ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "git_revision"]
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+ATOL = 1e-4  # max abs difference allowed between torch and onnxruntime outputs, fp32
+
+
+class ParityError(RuntimeError):
+    """onnxruntime's output differs from torch's by more than the stated tolerance."""
+
+
+def git_revision() -> str:
+    """The repository's HEAD commit, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _to_onnx_bytes(model: torch.nn.Module, args: tuple[torch.Tensor, ...], inputs: tuple[str, ...],
+                   outputs: tuple[str, ...], dynamic: Mapping[str, Mapping[int, str]]) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter is chosen on purpose: it needs no onnxscript and gives plain graphs.
+        # torch 2.13 marks it (and helpers it calls) deprecated; those warnings are silenced here only.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, args, buf, input_names=list(inputs), output_names=list(outputs),
+                          dynamic_axes={k: dict(v) for k, v in dynamic.items()}, opset_version=OPSET,
+                          dynamo=False)
+    return buf.getvalue()
+
+
+def _finish(raw: bytes, meta: Mapping[str, str], model: torch.nn.Module,
+            probe: dict[str, np.ndarray], path: Path) -> Path:
+    proto = onnx.load_from_string(raw)
+    del proto.metadata_props[:]
+    for key, value in sorted(meta.items()):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.checker.check_model(proto)
+    data = proto.SerializeToString()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = session.run(None, probe)
+    with torch.no_grad():
+        want = model(*(torch.from_numpy(v) for v in probe.values()))
+    want = want if isinstance(want, tuple) else (want,)
+    for name, g, w in zip([o.name for o in session.get_outputs()], got, want):
+        diff = float(np.max(np.abs(g - w.numpy())))
+        if diff > ATOL:
+            raise ParityError(f"output {name!r}: onnxruntime differs from torch by {diff:.3g} > {ATOL}")
+        log.info("parity %s: max abs diff %.3g (tolerance %g)", name, diff, ATOL)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
+
+
+def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str], batch: int = 4) -> Path:
+    """Export a generator; ``meta`` adds provenance (training data, seed, ...) to the contract keys."""
+    cfg = model.cfg
+    contract = GeneratorContract(cfg.latent_size, cfg.bar_latent_size, tuple(cfg.code_names),
+                                 cfg.steps_per_bar, cfg.pitch_low, cfg.pitch_high, tuple(cfg.tracks),
+                                 tuple(cfg.drum_tracks), {"git_revision": git_revision(), **meta})
+    rng = np.random.default_rng(0)
+    probe = {
+        "z": rng.standard_normal((batch, cfg.latent_size), dtype=np.float32),
+        "bar_z": rng.standard_normal((batch, cfg.bar_latent_size), dtype=np.float32),
+        "emotion": rng.uniform(-1, 1, (batch, 2)).astype(np.float32),
+        "codes": rng.uniform(-1, 1, (batch, len(cfg.code_names))).astype(np.float32),
+    }
+    model = model.eval()
+    dynamic = {n: {0: "batch"} for n in GENERATOR_INPUTS + GENERATOR_OUTPUTS}
+    raw = _to_onnx_bytes(model, tuple(torch.from_numpy(v) for v in probe.values()),
+                         GENERATOR_INPUTS, GENERATOR_OUTPUTS, dynamic)
+    return _finish(raw, contract.to_metadata(), model, probe, path)
+
+
+def export_emotion(model: EmotionModel, path: Path, meta: Mapping[str, str], batch: int = 3) -> Path:
+    """Export an emotion model with dynamic batch and dynamic length."""
+    cfg = model.cfg
+    contract = EmotionContract(cfg.steps_per_bar, cfg.pitch_low, cfg.pitch_high,
+                               {"git_revision": git_revision(), **meta})
+    rng = np.random.default_rng(0)
+    probe = {"roll": (rng.uniform(0, 1, (batch, cfg.steps_per_bar * 4, cfg.pitches)) > 0.9).astype(np.float32)}
+    model = model.eval()
+    dynamic = {"roll": {0: "batch", 1: "steps"}, "valence_arousal": {0: "batch"}}
+    raw = _to_onnx_bytes(model, (torch.from_numpy(probe["roll"]),), EMOTION_INPUTS, EMOTION_OUTPUTS, dynamic)
+    return _finish(raw, contract.to_metadata(), model, probe, path)

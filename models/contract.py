@@ -1,0 +1,216 @@
+"""The model contract: what an ONNX file must declare to be loaded by the daemon.
+
+This module is torch-free: the daemon (``bridge``) checks files against it on load, and the
+exporter (``export``) writes files that satisfy it. Every contract value travels inside the ONNX
+file as ``metadata_props`` (strings), so a model file is self-describing.
+
+Generator (``kind = generator``): generates one bar per batch row.
+    inputs   z        [batch, latent_size]      phrase-level latent (the state the performer steers)
+             bar_z    [batch, bar_latent_size]  per-bar latent (variation inside a phrase)
+             emotion  [batch, 2]                valence, arousal in [-1, 1]
+             codes    [batch, n_codes]          interpretable codes in [-1, 1] (the named axes)
+    outputs  roll     [batch, tracks, steps_per_bar, pitches]  note activity in [0, 1]
+             velocity [batch, tracks, steps_per_bar, pitches]  velocity in [0, 1]
+
+Emotion model (``kind = emotion``): reads a single-track piano roll of any length.
+    inputs   roll            [batch, steps, pitches]  note activity in [0, 1]
+    outputs  valence_arousal [batch, 2]               in [-1, 1]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "ContractError",
+    "GeneratorContract",
+    "EmotionContract",
+    "GENERATOR_INPUTS",
+    "GENERATOR_OUTPUTS",
+    "EMOTION_INPUTS",
+    "EMOTION_OUTPUTS",
+    "parse_contract",
+]
+
+CONTRACT_VERSION = "1"
+GENERATOR_INPUTS = ("z", "bar_z", "emotion", "codes")
+GENERATOR_OUTPUTS = ("roll", "velocity")
+EMOTION_INPUTS = ("roll",)
+EMOTION_OUTPUTS = ("valence_arousal",)
+
+_GENERATOR_KEYS = (
+    "coevo.contract", "kind", "latent_size", "bar_latent_size", "code_names", "emotion_inputs",
+    "steps_per_bar", "pitch_low", "pitch_high", "tracks", "drum_tracks",
+)
+_EMOTION_KEYS = ("coevo.contract", "kind", "steps_per_bar", "pitch_low", "pitch_high")
+
+
+class ContractError(ValueError):
+    """An ONNX model does not fit the contract; the message says what was expected."""
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _int(meta: Mapping[str, str], key: str) -> int:
+    try:
+        return int(meta[key])
+    except ValueError as err:
+        raise ContractError(f"metadata {key!r} must be an integer, got {meta[key]!r}") from err
+
+
+@dataclass(frozen=True)
+class GeneratorContract:
+    latent_size: int
+    bar_latent_size: int
+    code_names: tuple[str, ...]
+    steps_per_bar: int
+    pitch_low: int
+    pitch_high: int
+    tracks: tuple[str, ...]
+    drum_tracks: tuple[str, ...]
+    extra: Mapping[str, str]
+
+    @property
+    def pitches(self) -> int:
+        return self.pitch_high - self.pitch_low + 1
+
+    def to_metadata(self) -> dict[str, str]:
+        meta = dict(self.extra)
+        meta.update({
+            "coevo.contract": CONTRACT_VERSION,
+            "kind": "generator",
+            "latent_size": str(self.latent_size),
+            "bar_latent_size": str(self.bar_latent_size),
+            "code_names": ",".join(self.code_names),
+            "emotion_inputs": "valence,arousal",
+            "steps_per_bar": str(self.steps_per_bar),
+            "pitch_low": str(self.pitch_low),
+            "pitch_high": str(self.pitch_high),
+            "tracks": ",".join(self.tracks),
+            "drum_tracks": ",".join(self.drum_tracks),
+        })
+        return meta
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Static dimensions of each input and output, batch excluded."""
+        plane = (len(self.tracks), self.steps_per_bar, self.pitches)
+        return {
+            "z": (self.latent_size,),
+            "bar_z": (self.bar_latent_size,),
+            "emotion": (2,),
+            "codes": (len(self.code_names),),
+            "roll": plane,
+            "velocity": plane,
+        }
+
+
+@dataclass(frozen=True)
+class EmotionContract:
+    steps_per_bar: int
+    pitch_low: int
+    pitch_high: int
+    extra: Mapping[str, str]
+
+    @property
+    def pitches(self) -> int:
+        return self.pitch_high - self.pitch_low + 1
+
+    def to_metadata(self) -> dict[str, str]:
+        meta = dict(self.extra)
+        meta.update({
+            "coevo.contract": CONTRACT_VERSION,
+            "kind": "emotion",
+            "steps_per_bar": str(self.steps_per_bar),
+            "pitch_low": str(self.pitch_low),
+            "pitch_high": str(self.pitch_high),
+        })
+        return meta
+
+
+def _check_pitch_range(low: int, high: int) -> None:
+    if not 0 <= low < high <= 127:
+        raise ContractError(f"pitch range must satisfy 0 <= pitch_low < pitch_high <= 127, got {low}..{high}")
+
+
+def _check_io(kind: str, names: Sequence[str], expected: Sequence[str], what: str) -> None:
+    if tuple(names) != tuple(expected):
+        raise ContractError(f"a {kind} model must have {what} {list(expected)}, this one has {list(names)}")
+
+
+def parse_contract(
+    meta: Mapping[str, str],
+    inputs: Mapping[str, Sequence[object]],
+    outputs: Mapping[str, Sequence[object]],
+) -> GeneratorContract | EmotionContract:
+    """Check a model's metadata and I/O shapes against the contract and return it.
+
+    ``inputs``/``outputs`` map names to shapes as onnxruntime reports them (ints for static
+    dimensions, strings or None for dynamic ones), in declaration order.
+
+    Raises:
+        ContractError: a key is missing or malformed, or a name or shape does not fit.
+    """
+    version = meta.get("coevo.contract")
+    if version is None:
+        raise ContractError("not a Coevo model: metadata 'coevo.contract' is missing (export it with `coevo export`)")
+    if version != CONTRACT_VERSION:
+        raise ContractError(f"model contract version {version!r} is not supported; this daemon reads version {CONTRACT_VERSION}")
+    kind = meta.get("kind")
+    if kind == "generator":
+        keys, in_names, out_names = _GENERATOR_KEYS, GENERATOR_INPUTS, GENERATOR_OUTPUTS
+    elif kind == "emotion":
+        keys, in_names, out_names = _EMOTION_KEYS, EMOTION_INPUTS, EMOTION_OUTPUTS
+    else:
+        raise ContractError(f"metadata 'kind' must be 'generator' or 'emotion', got {kind!r}")
+    missing = [k for k in keys if k not in meta]
+    if missing:
+        raise ContractError(f"{kind} model metadata lacks {missing}")
+    _check_io(kind, list(inputs), in_names, "inputs")
+    _check_io(kind, list(outputs), out_names, "outputs")
+    low, high = _int(meta, "pitch_low"), _int(meta, "pitch_high")
+    _check_pitch_range(low, high)
+    steps = _int(meta, "steps_per_bar")
+    if steps not in (4, 8, 12, 16, 24, 32, 48, 96):
+        raise ContractError(f"steps_per_bar must divide a 4/4 bar evenly (4..96), got {steps}")
+    extra = {k: v for k, v in meta.items() if k not in keys}
+    if kind == "emotion":
+        shape = list(inputs["roll"])
+        if len(shape) != 3 or (isinstance(shape[2], int) and shape[2] != high - low + 1):
+            raise ContractError(f"emotion input 'roll' must be [batch, steps, {high - low + 1}], got {shape}")
+        return EmotionContract(steps, low, high, extra)
+
+    tracks = _split(meta["tracks"])
+    drums = _split(meta["drum_tracks"])
+    if not tracks:
+        raise ContractError("metadata 'tracks' names no track")
+    if not set(drums) <= set(tracks):
+        raise ContractError(f"drum_tracks {list(drums)} must be among tracks {list(tracks)}")
+    if _split(meta["emotion_inputs"]) != ("valence", "arousal"):
+        raise ContractError(f"emotion_inputs must be 'valence,arousal', got {meta['emotion_inputs']!r}")
+    contract = GeneratorContract(
+        latent_size=_int(meta, "latent_size"),
+        bar_latent_size=_int(meta, "bar_latent_size"),
+        code_names=_split(meta["code_names"]),
+        steps_per_bar=steps,
+        pitch_low=low,
+        pitch_high=high,
+        tracks=tracks,
+        drum_tracks=drums,
+        extra=extra,
+    )
+    shapes = {**inputs, **outputs}
+    for name, expected in contract.expected_shapes().items():
+        actual = list(shapes[name])[1:]
+        fits = len(actual) == len(expected) and all(
+            not isinstance(a, int) or a == e for a, e in zip(actual, expected)
+        )
+        if not fits:
+            raise ContractError(
+                f"generator {name!r} must be [batch, {', '.join(map(str, expected))}] "
+                f"to match its metadata, got {list(shapes[name])}"
+            )
+    return contract

@@ -1,0 +1,65 @@
+"""Phrase generator: one bar per row, conditioned on emotion and interpretable codes (torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = ["GeneratorConfig", "PhraseGenerator"]
+
+
+@dataclass
+class GeneratorConfig:
+    latent_size: int = 32
+    bar_latent_size: int = 16
+    code_names: tuple[str, ...] = ("density", "register", "rhythm", "brightness")
+    steps_per_bar: int = 16
+    pitch_low: int = 24
+    pitch_high: int = 107
+    tracks: tuple[str, ...] = ("melody", "accompaniment", "bass", "drums")
+    drum_tracks: tuple[str, ...] = ("drums",)
+    width: int = 128
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pitches(self) -> int:
+        return self.pitch_high - self.pitch_low + 1
+
+
+class PhraseGenerator(nn.Module):
+    """Maps (z, bar_z, emotion, codes) to a multi-track bar: note activity and velocity.
+
+    The time axis grows 4 -> 8 -> 16 steps by transposed convolutions; the pitch axis is produced
+    by a linear map per time step, so any pitch range fits.
+    """
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        if cfg.steps_per_bar % 4:
+            raise ValueError(f"steps_per_bar must be a multiple of 4, got {cfg.steps_per_bar}")
+        self.cfg = cfg
+        w = cfg.width
+        n_in = cfg.latent_size + cfg.bar_latent_size + 2 + len(cfg.code_names)
+        self.seed_steps = 4
+        self.fc = nn.Sequential(nn.Linear(n_in, w * self.seed_steps), nn.LeakyReLU(0.2))
+        ups: list[nn.Module] = []
+        steps = self.seed_steps
+        while steps < cfg.steps_per_bar:
+            factor = 2 if cfg.steps_per_bar % (steps * 2) == 0 else cfg.steps_per_bar // steps
+            ups += [nn.ConvTranspose1d(w, w, factor, stride=factor), nn.LeakyReLU(0.2)]
+            steps *= factor
+        self.up = nn.Sequential(*ups)
+        n_tracks = len(cfg.tracks)
+        self.to_roll = nn.Conv1d(w, n_tracks * cfg.pitches * 2, 1)
+
+    def forward(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor):
+        cfg = self.cfg
+        x = torch.cat([z, bar_z, emotion, codes], dim=1)
+        x = self.fc(x).view(x.shape[0], cfg.width, self.seed_steps)
+        x = self.to_roll(self.up(x))  # [B, tracks*pitches*2, steps]
+        x = x.view(x.shape[0], 2, len(cfg.tracks), cfg.pitches, cfg.steps_per_bar).transpose(3, 4)
+        roll = torch.sigmoid(x[:, 0])
+        velocity = torch.sigmoid(x[:, 1])
+        return roll, velocity

@@ -1,0 +1,44 @@
+"""The ONNX files shipped as package data, and their manifest (torch-free)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib.resources import as_file, files
+from pathlib import Path
+from typing import Any
+
+__all__ = ["MANIFEST_NAME", "shipped_dir", "shipped_model", "read_manifest", "sha256_file"]
+
+MANIFEST_NAME = "manifest.json"
+
+
+def shipped_dir() -> Path:
+    """Folder that holds the shipped ONNX files and ``manifest.json``."""
+    with as_file(files("models") / "shipped") as path:
+        return Path(path)
+
+
+def read_manifest() -> dict[str, Any]:
+    """The manifest of shipped models, or an empty one when none is shipped."""
+    path = shipped_dir() / MANIFEST_NAME
+    if not path.is_file():
+        return {"models": {}}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def shipped_model(kind: str) -> Path | None:
+    """Path of the shipped model of ``kind`` ('generator' or 'emotion'), or None if none ships."""
+    entry = read_manifest()["models"].get(kind)
+    if entry is None:
+        return None
+    path = shipped_dir() / entry["file"]
+    return path if path.is_file() else None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,168 @@
+"""The daemon over real UDP sockets (MIDI off): the OSC contract, feedback, bad input, session files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from bridge.osc_map import MOODS
+from bridge.replay import replay_session
+from bridge.session import read_journal
+
+
+def target(daemon) -> tuple[str, int]:
+    return ("127.0.0.1", daemon.osc.address[1])
+
+
+def test_runs_without_midi_and_says_why(make_daemon) -> None:
+    daemon, peer = make_daemon()
+    assert not daemon.midi.enabled
+    assert "not usable" in daemon.midi.reason
+    args = peer.wait_for("/coevo/phrase/begin", timeout=5)
+    assert args[1] == 8.0  # two bars of 4/4
+
+
+def test_ping_is_answered_to_the_sender(make_daemon, peer) -> None:
+    daemon, _ = make_daemon()
+    peer.send(target(daemon), "/coevo/ping", "tok-1")
+    assert peer.wait_for("/coevo/pong") == ("tok-1",)
+
+
+def test_phrase_events_carry_every_note_in_chunks_of_64(make_daemon) -> None:
+    daemon, events = make_daemon(density=1.0, density_cap=0, min_note_beats=0.0)
+    begin = events.wait_for("/coevo/phrase/begin", timeout=5)
+    pid, _, n_notes = begin
+    chunks = []
+    for path, args in events.receive(1.0):
+        if path == "/coevo/phrase/notes" and args[0] == pid:
+            chunks.append(args)
+        if path == "/coevo/phrase/end" and args[0] == pid:
+            break
+    groups = [c[2:] for c in chunks]
+    assert all(len(g) % 5 == 0 and len(g) // 5 <= 64 for g in groups)
+    assert [c[1] for c in chunks] == list(range(len(chunks)))
+    assert sum(len(g) // 5 for g in groups) == n_notes and n_notes > 64
+    phrase = daemon.recent[pid]
+    sent = [tuple(g[i:i + 5]) for g in groups for i in range(0, len(g), 5)]
+    assert [(n.pitch, n.velocity) for n in phrase.notes] == [(s[0], s[3]) for s in sent]
+
+
+def test_mood_changes_state_at_the_next_bar_line(make_daemon, peer) -> None:
+    daemon, events = make_daemon()
+    events.wait_for("/coevo/state", timeout=5)
+    peer.send(target(daemon), "/coevo/mood", "sad")
+    assert daemon.state.values.valence == 0.0  # waits for the bar line
+    state = events.wait_for("/coevo/state", timeout=3, where=lambda a: a[2] != 0.0)
+    assert (state[2], state[3]) == pytest.approx(MOODS["sad"])
+
+
+def test_bad_input_gets_an_error_and_changes_nothing(make_daemon, peer) -> None:
+    daemon, events = make_daemon(apply="now")
+    events.wait_for("/coevo/phrase/begin", timeout=5)
+    before = daemon.state.values
+    t = target(daemon)
+    peer.send_raw(t, b"\x00\xffnot osc at all")
+    peer.send_raw(t, b"/coevo/emotion\x00\x00,ff\x00\x00\x00")  # truncated arguments
+    peer.send(t, "/coevo/emotion", 2.0, 0.0)
+    peer.send(t, "/coevo/nudge", "colour", 1.0)
+    peer.send(t, "/coevo/snapshot/recall", "nothing")
+    peer.send(t, "/coevo/key", "H", "major")
+    peer.send(t, "/coevo/hack", "../../x")
+    codes = [a[0] for p, a in peer.receive(1.0) if p == "/coevo/error"]
+    # one error per bad message (map checks answer on the OSC thread, state checks on the control thread)
+    assert sorted(codes) == sorted(["malformed", "malformed", "out_of_range", "unknown_axis", "unknown_snapshot",
+                                    "out_of_range", "unknown_address"])
+    assert daemon.state.values == before
+    count = len(daemon.recent)
+    events.wait_for("/coevo/phrase/begin", timeout=5)  # phrases keep coming
+    assert len(daemon.recent) > count
+
+
+def test_like_moves_z_toward_that_phrase(make_daemon, peer) -> None:
+    daemon, events = make_daemon(apply="now", alpha=0.5)
+    pid = events.wait_for("/coevo/phrase/begin", timeout=5)[0]
+    phrase = daemon.recent[pid]
+    z0 = np.asarray(daemon.state.values.z)
+    peer.send(target(daemon), "/coevo/feedback/like", pid)
+    deadline = time.monotonic() + 2
+    while np.array_equal(daemon.state.values.z, z0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    np.testing.assert_allclose(daemon.state.values.z, z0 + 0.5 * (np.asarray(phrase.z) - z0), rtol=1e-9)
+    peer.send(target(daemon), "/coevo/undo")
+    deadline = time.monotonic() + 2
+    while not np.array_equal(daemon.state.values.z, z0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    np.testing.assert_array_equal(daemon.state.values.z, z0)
+
+
+def test_feedback_replaces_the_upcoming_phrase(make_daemon, peer) -> None:
+    daemon, events = make_daemon(apply="now", bpm=60.0)
+    first = events.wait_for("/coevo/phrase/begin", timeout=5)[0]
+    peer.send(target(daemon), "/coevo/nudge", "register", 1.0)
+    newer = events.wait_for("/coevo/phrase/begin", timeout=3)[0]
+    assert newer != first
+    assert daemon.recent[newer].start_beat == daemon.recent[first].start_beat  # same slot, new phrase
+    assert daemon.recent[newer].codes["register"] == 0.5
+    assert len(daemon.ready_latency) >= 1
+
+
+def test_snapshot_morph_reaches_the_saved_state(make_daemon, peer) -> None:
+    daemon, events = make_daemon(apply="now", bpm=400.0)
+    t = target(daemon)
+    peer.send(t, "/coevo/emotion", 0.8, 0.8)
+    peer.send(t, "/coevo/snapshot/save", "bright")
+    peer.send(t, "/coevo/emotion", -0.8, -0.8)
+    peer.send(t, "/coevo/morph", "bright", 2)
+    states = [a for p, a in events.receive(3.0) if p == "/coevo/state"]
+    valences = [round(a[2], 3) for a in states]
+    assert 0.0 in valences and 0.8 in valences  # -0.8 -> 0.0 -> 0.8 over two bars
+    assert valences.index(0.0) < valences.index(0.8)
+
+
+def test_session_files_journal_and_replay(make_daemon, peer, tmp_path: Path) -> None:
+    daemon, events = make_daemon(apply="now", bpm=400.0)
+    deadline = time.monotonic() + 8
+    while len(list((daemon.session.path / "phrases").glob("*.mid"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    played = daemon.last_played
+    peer.send(target(daemon), "/coevo/feedback/like", played.id)
+    time.sleep(0.3)
+    daemon.stop()
+    session = daemon.session.path
+    records = list(read_journal(session))
+    assert records[0]["type"] == "session" and records[-1]["type"] == "end"
+    phrases = [r for r in records if r["type"] == "phrase"]
+    assert len(phrases) >= 3
+    assert {"type": "feedback", "phrase": played.id, "like": True}.items() <= next(
+        r for r in records if r["type"] == "feedback").items()
+    result = replay_session(session)
+    assert result.phrases == len(phrases)
+    for rec in phrases:
+        original = pretty_midi.PrettyMIDI(str(session / "phrases" / f"{rec['id']}.mid"))
+        again = pretty_midi.PrettyMIDI(str(session / "replay" / f"{rec['id']}.mid"))
+        notes = lambda pm: sorted((i.name, n.pitch, round(n.start, 4), round(n.end, 4), n.velocity)  # noqa: E731
+                                  for i in pm.instruments for n in i.notes)
+        assert notes(original) == notes(again) and len(notes(original)) == rec["n_notes"]
+    combined = pretty_midi.PrettyMIDI(str(result.combined))
+    assert sum(len(i.notes) for i in combined.instruments) == sum(r["n_notes"] for r in phrases)
+    written = {p.relative_to(daemon.cfg.data_dir).parts[0] for p in Path(daemon.cfg.data_dir).rglob("*")}
+    assert written == {"sessions"}
+
+
+def test_osc_host_serves_only_allowed_hosts() -> None:
+    from bridge.osc_io import OscEndpoint
+
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    seen = []
+    endpoint = OscEndpoint("127.0.0.1", 0, [], [], seen.append)
+    endpoint.allowed = frozenset({"127.0.0.1"})  # as for --osc-host 0.0.0.0 with no --allow
+    undo = OscMessageBuilder("/coevo/undo").build().dgram
+    endpoint.handle_datagram(undo, ("10.1.2.3", 9))
+    endpoint.handle_datagram(undo, ("127.0.0.1", 9))
+    endpoint.sock.close()
+    assert [c.sender for c in seen] == [("127.0.0.1", 9)]

@@ -1,0 +1,81 @@
+"""The contract between exported ONNX files and the daemon, on real onnxruntime sessions."""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from bridge.errors import ModelError
+from bridge.generation import Generator, load_session
+from export.onnx_export import ATOL, ParityError, export_generator
+from models.generator import GeneratorConfig, PhraseGenerator
+
+
+def test_exported_generator_is_self_describing_and_batched(models) -> None:
+    gen = Generator(models.generator, ["CPUExecutionProvider"])
+    c = gen.contract
+    assert c.code_names == ("density", "register", "rhythm", "brightness")
+    assert c.tracks == ("melody", "accompaniment", "bass", "drums") and c.drum_tracks == ("drums",)
+    assert c.extra["training_data"] and c.extra["seed"] == "1" and "git_revision" in c.extra
+    for batch in (1, 5):
+        z = np.zeros((batch, c.latent_size), np.float32)
+        roll, vel = gen.run(z, np.zeros((batch, c.bar_latent_size), np.float32), np.zeros((batch, 2), np.float32),
+                            np.zeros((batch, len(c.code_names)), np.float32))
+        assert roll.shape == (batch, 4, c.steps_per_bar, c.pitches) and vel.shape == roll.shape
+        assert 0 <= roll.min() and roll.max() <= 1
+
+
+def test_corrupt_file_is_refused_with_the_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 100)
+    with pytest.raises(ModelError, match="not a readable ONNX model"):
+        load_session(bad, ["CPUExecutionProvider"])
+
+
+def _rewrite(src: Path, dst: Path, **meta: str | None) -> Path:
+    proto = onnx.load(str(src))
+    props = {p.key: p.value for p in proto.metadata_props}
+    for k, v in meta.items():
+        if v is None:
+            props.pop(k.replace("__", "."), None)
+        else:
+            props[k.replace("__", ".")] = v
+    del proto.metadata_props[:]
+    for k, v in props.items():
+        e = proto.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.save(proto, str(dst))
+    return dst
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"coevo__contract": None}, "not a Coevo model"),
+    ({"latent_size": "31"}, "'z' must be \\[batch, 31\\]"),
+    ({"tracks": "melody,drums"}, "'roll' must be \\[batch, 2, 16, 84\\]"),
+    ({"drum_tracks": "cowbell"}, "drum_tracks \\['cowbell'\\] must be among tracks"),
+    ({"pitch_high": "200"}, "pitch range must satisfy"),
+    ({"kind": "vocoder"}, "'kind' must be 'generator' or 'emotion'"),
+])
+def test_model_that_does_not_fit_is_refused_saying_why(models, tmp_path: Path, change: dict, reason: str) -> None:
+    path = _rewrite(models.generator, tmp_path / "m.onnx", **change)
+    with pytest.raises(ModelError, match=reason):
+        Generator(path, ["CPUExecutionProvider"])
+
+
+def test_emotion_model_is_not_taken_for_a_generator(models) -> None:
+    with pytest.raises(ModelError, match="a generator was expected"):
+        Generator(models.emotion, ["CPUExecutionProvider"])
+
+
+def test_export_refuses_to_write_when_parity_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model whose torch output differs from its ONNX graph (here: dropout left on) is never written."""
+    torch.manual_seed(0)
+    model = PhraseGenerator(GeneratorConfig(width=16))
+    model.to_roll = torch.nn.Sequential(model.to_roll, torch.nn.Dropout(0.5))
+    monkeypatch.setattr(model, "eval", lambda: model.train())  # torch runs dropout; the ONNX graph has none
+    target = tmp_path / "never.onnx"
+    with pytest.raises(ParityError, match=f"differs from torch by .* > {ATOL}"):
+        export_generator(model, target, {"training_data": "test", "seed": "0"})
+    assert not target.exists()

@@ -1,0 +1,37 @@
+import pytest
+
+from bridge.transport import TICKS_PER_BEAT, MidiClockFollower, Transport
+
+
+def test_internal_clock_maps_beats_and_time_both_ways() -> None:
+    t = Transport(120.0)
+    t.start(0.0, t=100.0)
+    assert t.beat_at(101.0) == pytest.approx(2.0)
+    assert t.time_at(8.0) == pytest.approx(104.0)
+    t.set_line(104.0, 8.0, 60.0)
+    assert t.time_at(9.0) == pytest.approx(105.0)
+
+
+@pytest.mark.parametrize("bpm", [72.0, 100.0, 174.0])
+def test_midi_clock_follower_tracks_tempo_and_position(bpm: float) -> None:
+    t = Transport(120.0)
+    f = MidiClockFollower(t)
+    period = 60.0 / bpm / TICKS_PER_BEAT
+    f.start()
+    for k in range(TICKS_PER_BEAT * 4 + 1):
+        jitter = 0.0004 * ((k * 7) % 5 - 2)  # +-0.8 ms of arrival jitter
+        f.tick(1000.0 + k * period + jitter)
+    assert t.bpm == pytest.approx(bpm, abs=0.5)
+    assert t.running
+    assert t.beat_at(1000.0 + 4 * 60.0 / bpm) == pytest.approx(4.0, abs=0.02)
+    f.stop()
+    assert not t.running
+
+
+def test_song_position_pointer_moves_the_downbeat() -> None:
+    t = Transport(120.0)
+    f = MidiClockFollower(t)
+    f.song_position(32)  # 32 sixteenths = beat 8
+    f.resume()
+    f.tick(50.0)
+    assert t.beat_at(50.0) == pytest.approx(8.0)
