@@ -99,7 +99,7 @@ class MidiPorts:
         assert self.backend is not None
         if self.out_wanted:
             name = match_port(self.out_wanted, self.backend.get_output_names(), "output")
-            port = self.backend.open_output(name, client_name=self.client)
+            port = self.backend.open_output(name)  # mido makes a virtual port whenever client_name is given
         else:
             name = OUT_NAME
             port = self.backend.open_output(OUT_NAME, virtual=True, client_name=self.client)
@@ -111,7 +111,7 @@ class MidiPorts:
         assert self.backend is not None
         if self.in_wanted:
             name = match_port(self.in_wanted, self.backend.get_input_names(), "input")
-            port = self.backend.open_input(name, client_name=self.client, callback=self._callback)
+            port = self.backend.open_input(name, callback=self._callback)
         else:
             name = IN_NAME
             port = self.backend.open_input(IN_NAME, virtual=True, client_name=self.client, callback=self._callback)

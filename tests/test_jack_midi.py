@@ -1,0 +1,229 @@
+"""Real MIDI through a JACK server (dummy driver), with jack_midi_dump as the third-party peer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import mido
+import pytest
+
+from tests.conftest import JACK_BACKEND, OscPeer, require
+
+pytestmark = [pytest.mark.jack, pytest.mark.peer]
+
+RATE = 48000
+_LINE = re.compile(r"^\s*(\d+):\s+([0-9a-f]{2})(?:\s+([0-9a-f]{2}))?(?:\s+([0-9a-f]{2}))?")
+
+
+class MidiDump:
+    """jack_midi_dump with absolute frame times, connected to a port; parses what it printed."""
+
+    def __init__(self, source: str | None, name: str) -> None:
+        require("jack_midi_dump")
+        self.name = name
+        self.proc = subprocess.Popen(["stdbuf", "-oL", "jack_midi_dump", "-a", name], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + 5
+        while f"{name}:input" not in _ports() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if source is not None:
+            subprocess.run(["jack_connect", source, f"{name}:input"], check=True)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def events(self) -> list[tuple[int, int, int, int]]:
+        """(frame, status, data1, data2) of every event so far."""
+        out = []
+        for line in list(self.lines):
+            m = _LINE.match(line)
+            if m:
+                out.append((int(m.group(1)), int(m.group(2), 16), int(m.group(3) or "0", 16), int(m.group(4) or "0", 16)))
+        return out
+
+    def note_ons(self) -> list[tuple[int, int, int, int]]:
+        """(frame, channel, pitch, velocity) of note-ons."""
+        return [(f, s & 0x0F, d1, d2) for f, s, d1, d2 in self.events() if s & 0xF0 == 0x90 and d2 > 0]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+        self._reader.join(timeout=2)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _ports() -> str:
+    return subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout
+
+
+def target(daemon) -> tuple[str, int]:
+    return ("127.0.0.1", daemon.osc.address[1])
+
+
+def _played_notes(daemon, upto_beat: float) -> list[tuple[float, int, int]]:
+    """(absolute beat, channel, pitch) of every note-on of phrases that started before ``upto_beat``."""
+    c = daemon.generator.contract
+    out = []
+    for phrase in daemon.recent.values():
+        if phrase.start_beat + phrase.length_beats > upto_beat:
+            continue
+        for n in phrase.notes:
+            ch = 9 if n.track in c.drum_tracks else daemon.cfg.channels[n.track] - 1
+            out.append((phrase.start_beat + n.start, ch, n.pitch))
+    return out
+
+
+def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi, make_daemon) -> None:
+    bpm = 240.0
+    daemon, events = make_daemon(bpm=bpm, autostart=False, apply="now")
+    dump = MidiDump("coevo:coevo out", "coevo-test-dump1")
+    try:
+        events.send(target(daemon), "/coevo/transport/start")
+        time.sleep(6.0)  # six bars at 240 BPM, one of count-in
+        # phrases reported over OSC are the ones committed; the played ones are in daemon.recent
+        reported = {a[0] for p, a in events.receive(0.2) if p == "/coevo/phrase/begin"}
+        upto = daemon.transport.beat_now() - 0.5
+        expected = _played_notes(daemon, upto)
+        assert {pid for pid, ph in daemon.recent.items() if ph.start_beat + ph.length_beats <= upto} <= reported
+    finally:
+        dump.close()
+    got = dump.note_ons()
+    assert len(expected) > 20
+    # the dump's frame 0 is arbitrary: place captured onsets on the beat axis with the median offset,
+    # then every onset must carry the expected channel and pitch within 3 ms of its beat
+    frames_per_beat = RATE * 60.0 / bpm
+    want = sorted((b, ch, p) for b, ch, p in expected)
+    last = want[-1][0]
+    got_sorted = sorted(got)[: len(want)]
+    assert len(got_sorted) == len(want)
+    raw = [(f / frames_per_beat, ch, p) for f, ch, p, _ in got_sorted]
+    offsets = sorted(r[0] - w[0] for r, w in zip(raw, want))
+    offset = offsets[len(offsets) // 2]
+    tolerance = 0.003 * bpm / 60.0  # 3 ms in beats
+    for (gb, gch, gp), (wb, wch, wp) in zip(raw, want):
+        assert abs(wb * 4 - round(wb * 4)) < 1e-6  # the schedule is on the sixteenth-note grid
+        assert abs(gb - offset - wb) <= tolerance, f"onset at beat {wb} arrived {(gb - offset - wb) * 60 / bpm * 1000:.2f} ms off"
+    assert sorted((ch, p) for _, ch, p in raw) == sorted((ch, p) for _, ch, p in want)
+    assert last >= 12.0
+
+
+def test_tempo_follows_midi_clock_from_another_jack_port(jack_midi, make_daemon) -> None:
+    backend = mido.Backend(JACK_BACKEND)
+    clock = backend.open_output("clock", virtual=True, client_name="coevo-test-clock")
+    try:
+        daemon, events = make_daemon(clock="midi", midi_in="coevo-test-clock:clock", bpm=120.0)
+        bpm = 100.0
+        period = 60.0 / bpm / 24
+        clock.send(mido.Message("start"))
+        t0 = time.monotonic()
+        for k in range(24 * 8):  # eight beats
+            while time.monotonic() < t0 + k * period:
+                time.sleep(0.0005)
+            clock.send(mido.Message("clock"))
+        assert daemon.transport.running
+        assert abs(daemon.transport.bpm - bpm) <= 1.0
+        assert daemon.transport.beat_now() == pytest.approx(8.0, abs=0.25)
+        events.wait_for("/coevo/phrase/begin", timeout=2)
+        clock.send(mido.Message("stop"))
+        time.sleep(0.2)
+        assert not daemon.transport.running
+    finally:
+        clock.close()
+
+
+def test_vanished_output_port_is_reopened_when_it_returns(jack_midi, make_daemon, caplog: pytest.LogCaptureFixture) -> None:
+    """The synth (jack_midi_dump, another process) quits and comes back; the daemon follows it."""
+    caplog.set_level(logging.INFO, logger="bridge.midi_io")
+    synth = MidiDump(None, "coevo-test-synth")
+    daemon, _ = make_daemon(midi_out="coevo-test-synth:input", bpm=400.0, density=0.9)
+    deadline = time.monotonic() + 5
+    while not synth.note_ons() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert synth.note_ons()
+    synth.close()  # the synth quits
+    deadline = time.monotonic() + 4
+    while "disappeared" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "MIDI out 'coevo-test-synth:input' disappeared" in caplog.text
+    time.sleep(0.5)
+    assert daemon._thread.is_alive() and daemon.scheduler._thread.is_alive()
+    synth = MidiDump(None, "coevo-test-synth")  # and comes back
+    try:
+        deadline = time.monotonic() + 5
+        while not synth.note_ons() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "MIDI out reopened" in caplog.text
+        assert synth.note_ons()
+    finally:
+        synth.close()
+
+
+def test_notes_keep_flowing_while_garbage_arrives(jack_midi, make_daemon) -> None:
+    daemon, events = make_daemon(bpm=400.0, density=0.8)
+    dump = MidiDump("coevo:coevo out", "coevo-test-dump2")
+    attacker = OscPeer()
+    try:
+        time.sleep(1.0)
+        before = len(dump.note_ons())
+        t = target(daemon)
+        errors = []
+        for i in range(300):
+            attacker.send_raw(t, os.urandom(1 + i % 40))
+            attacker.send(t, "/coevo/emotion", 5.0, float("nan"))
+            errors += [a for p, a in attacker.receive(0.005) if p == "/coevo/error"]
+        errors += [a for p, a in attacker.receive(1.0) if p == "/coevo/error"]
+        assert len(errors) == 600  # every bad datagram is answered
+        assert len(dump.note_ons()) > before + 10
+        assert daemon.state.values.valence == 0.0
+    finally:
+        attacker.close()
+        dump.close()
+
+
+def test_sigterm_silences_notes_closes_journal_and_exits_zero(jack_midi, models, tmp_path: Path) -> None:
+    env = {**os.environ, "MIDO_BACKEND": JACK_BACKEND, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "bridge.cli", "run", "--model", str(models.generator), "--osc-port", "0",
+           "--data-dir", str(tmp_path), "--bpm", "200", "--density", "0.9"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while "coevo:coevo out" not in _ports() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dump = MidiDump("coevo:coevo out", "coevo-test-dump3")
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+        time.sleep(0.2)
+        dump.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    events = dump.events()
+    assert any(s & 0xF0 == 0x90 for _, s, _, _ in events)
+    ccs = [(s & 0x0F, d1) for _, s, d1, _ in events if s & 0xF0 == 0xB0]
+    assert (9, 123) in ccs  # All Notes Off on the drum channel at least
+    sounding: dict[tuple[int, int], int] = {}
+    for _, s, d1, d2 in events:
+        key = (s & 0x0F, d1)
+        if s & 0xF0 == 0x90 and d2 > 0:
+            sounding[key] = sounding.get(key, 0) + 1
+        elif s & 0xF0 == 0x80 or (s & 0xF0 == 0x90 and d2 == 0):
+            sounding.pop(key, None)
+    assert not sounding  # every note-on got its note-off
+    journal = next(tmp_path.glob("sessions/*/journal.jsonl")).read_text().splitlines()
+    assert '"type":"end"' in journal[-1]
