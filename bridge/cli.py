@@ -118,7 +118,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from bridge.bench import bench_live
 
-    return bench_live(out=Path(args.out), seconds=args.seconds)
+    return bench_live(out=Path(args.out), seconds=args.seconds, model=args.model or "")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "JACK server, jack_midi_dump and torch.")
     p.add_argument("what", choices=("live",))
     p.add_argument("--out", default="bench-results/live.json", help="JSON results file")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of the timing run")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of each timing phase")
+    p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("export", help="export a model to ONNX (needs the train extra)",
                        description="Export a model to ONNX with the contract metadata and a parity check. "

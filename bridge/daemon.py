@@ -40,7 +40,7 @@ __all__ = ["Daemon", "PhraseMaker"]
 
 log = logging.getLogger(__name__)
 
-LOOKAHEAD_BEATS = 6.0  # generate a phrase when its start is this close: 1.5 bars, so always >= 1 bar early
+LOOKAHEAD_BEATS = 6.0  # generate a phrase at least 1.5 bars before it starts (and a whole phrase ahead, see below)
 NOTE_CHUNK = 64
 # commands that change what is generated; with apply = "bar" they wait for the next bar line
 _STATE_CHANGES = {"/coevo/emotion", "/coevo/mood", "/coevo/nudge", "/coevo/feedback/like", "/coevo/feedback/dislike",
@@ -128,7 +128,8 @@ class Daemon:
         self.counter = 0
         self.performer: deque[tuple[int, float, float | None]] = deque(maxlen=512)
         self.ready_latency: deque[float] = deque(maxlen=100_000)  # command received -> new phrase committed
-        self._waiting_since: float | None = None
+        self._waiting_since: float | None = None  # oldest feedback not yet answered by a new phrase
+        self._dirty = False  # the state changed since the upcoming phrases were made
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -197,8 +198,17 @@ class Daemon:
             if item is None:
                 break
             try:
-                if item is not False:
+                while item is not False:  # take everything waiting, then regenerate once
                     self._handle(item)
+                    try:
+                        item = self.queue.get_nowait()
+                    except queue.Empty:
+                        item = False
+                    if item is None:
+                        self._stop.set()
+                        break
+                if self._dirty:
+                    self._replace_upcoming()
                 self._generate_ahead()
                 if time.monotonic() - last_check > 1.0:
                     last_check = time.monotonic()
@@ -210,7 +220,8 @@ class Daemon:
     def _idle_timeout(self) -> float:
         if self.next_beat is None or not self.transport.running:
             return 0.05
-        due = self.transport.time_at(self.next_beat - LOOKAHEAD_BEATS) - time.monotonic()
+        lookahead = max(LOOKAHEAD_BEATS, self.state.values.bars * BEATS_PER_BAR)
+        due = self.transport.time_at(self.next_beat - lookahead) - time.monotonic()
         return min(0.25, max(0.001, due))
 
     def _handle(self, item: Any) -> None:
@@ -471,8 +482,12 @@ class Daemon:
         self.osc.broadcast("/coevo/phrase/end", (phrase.id,))
 
     def _regenerate(self, since: float) -> None:
-        """The state changed: replace phrases that have not started yet (or the next one, if none)."""
-        self._waiting_since = since
+        """The state changed: the upcoming phrases are replaced once the waiting commands are applied."""
+        self._dirty = True
+        self._waiting_since = since if self._waiting_since is None else min(self._waiting_since, since)
+
+    def _replace_upcoming(self) -> None:
+        self._dirty = False
         if not self.transport.running:
             return
         for old in list(self.upcoming):
@@ -490,7 +505,9 @@ class Daemon:
         if self.next_beat is None or self.next_beat < now:  # started, or the song position jumped
             lead = 0.1 * self.transport.bpm / 60.0  # at least 100 ms ahead
             self.next_beat = math.ceil((now + lead) / BEATS_PER_BAR) * BEATS_PER_BAR
-        while self.next_beat - now <= LOOKAHEAD_BEATS:
+        # a next phrase always exists, ready to be replaced the moment feedback arrives
+        lookahead = max(LOOKAHEAD_BEATS, self.state.values.bars * BEATS_PER_BAR)
+        while self.next_beat - now <= lookahead:
             phrase = self._new_phrase(self.next_beat)
             self._commit(phrase)
             self.next_beat += phrase.length_beats

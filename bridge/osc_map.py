@@ -2,6 +2,7 @@
 
 Validation of incoming messages and the README's reference table are both made from this map.
 Only the types i (int32), f (float32) and s (string) are used, as Pure Data vanilla handles no others.
+Where an int is expected, a float with an integral value is accepted too (Pd sends numbers as floats).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def validate(path: str, args: Sequence[object]) -> tuple[object, ...]:
         raise InputError("bad_arguments", f"{path} takes {wanted}; got {len(args)} argument(s)")
     out: list[object] = []
     for arg, value in zip(spec.args + spec.optional, args):
+        if arg.type == "i" and isinstance(value, float) and value.is_integer():
+            value = int(value)  # Pd and Max send numbers as floats unless told otherwise
         if isinstance(value, bool) or not isinstance(value, _PY_TYPES[arg.type]):
             raise InputError("bad_type", f"{path} {arg.name} must be of type {arg.type}; got {type(value).__name__}")
         if arg.type == "f":

@@ -59,31 +59,25 @@ def decode_roll(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...],
     """
     bars, n_tracks, steps, _ = roll.shape
     step_beats = BEATS_PER_BAR / steps
-    active = roll > threshold
-    # join the bars of each track on one time axis: [tracks, bars*steps, pitches]
-    active = active.transpose(1, 0, 2, 3).reshape(n_tracks, bars * steps, -1)
+    # join the bars of each track on one time axis: [tracks, time, pitches]
     act = roll.transpose(1, 0, 2, 3).reshape(n_tracks, bars * steps, -1)
     vel = velocity.transpose(1, 0, 2, 3).reshape(n_tracks, bars * steps, -1)
+    active = act > threshold
     notes: list[Note] = []
-    total = bars * steps
     for t, name in enumerate(tracks):
         on = active[t]
         if name in drum_tracks:
-            starts = np.argwhere(on)
-            lengths = np.ones(len(starts), dtype=int)
+            s_idx, p_idx = np.nonzero(on)
+            lengths = np.ones(s_idx.size, dtype=np.int64)
         else:
-            prev = np.zeros_like(on)
-            prev[1:] = on[:-1]
-            starts = np.argwhere(on & ~prev)
-            lengths = np.empty(len(starts), dtype=int)
-            for i, (s, p) in enumerate(starts):
-                off = np.flatnonzero(~on[s:, p])
-                lengths[i] = off[0] if off.size else total - s
-        for (s, p), n in zip(starts, lengths):
-            notes.append(Note(
-                pitch=int(pitch_low + p), start=float(s * step_beats), duration=float(n * step_beats),
-                velocity=int(np.clip(round(float(vel[t, s, p]) * 126) + 1, 1, 127)), track=name,
-                confidence=float(act[t, s, p]),
-            ))
+            # pad with silence at both ends; rising edges start notes, falling edges end them
+            edges = np.diff(np.pad(on.T.astype(np.int8), ((0, 0), (1, 1))), axis=1)  # [pitches, time + 1]
+            p_idx, s_idx = np.nonzero(edges == 1)
+            _, e_idx = np.nonzero(edges == -1)  # same order: per pitch, in time
+            lengths = e_idx - s_idx
+        v = np.clip(np.rint(vel[t, s_idx, p_idx] * 126) + 1, 1, 127).astype(int).tolist()
+        c = act[t, s_idx, p_idx].tolist()
+        for s_, p_, n_, v_, c_ in zip(s_idx.tolist(), p_idx.tolist(), lengths.tolist(), v, c):
+            notes.append(Note(pitch_low + p_, s_ * step_beats, n_ * step_beats, v_, name, confidence=c_))
     notes.sort(key=lambda n: (n.start, n.track, n.pitch))
     return notes

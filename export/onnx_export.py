@@ -14,6 +14,7 @@ from typing import Mapping
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 import torch
 
@@ -24,7 +25,7 @@ from models.contract import (
 from models.emotion import EmotionModel
 from models.generator import PhraseGenerator
 
-__all__ = ["ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "git_revision"]
+__all__ = ["ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "generator_from_onnx", "git_revision"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str]
     cfg = model.cfg
     contract = GeneratorContract(cfg.latent_size, cfg.bar_latent_size, tuple(cfg.code_names),
                                  cfg.steps_per_bar, cfg.pitch_low, cfg.pitch_high, tuple(cfg.tracks),
-                                 tuple(cfg.drum_tracks), {"git_revision": git_revision(), **meta})
+                                 tuple(cfg.drum_tracks),
+                                 {"git_revision": git_revision(), "torch_width": str(cfg.width), **meta})
     rng = np.random.default_rng(0)
     probe = {
         "z": rng.standard_normal((batch, cfg.latent_size), dtype=np.float32),
@@ -116,3 +118,24 @@ def export_emotion(model: EmotionModel, path: Path, meta: Mapping[str, str], bat
     dynamic = {"roll": {0: "batch", 1: "steps"}, "valence_arousal": {0: "batch"}}
     raw = _to_onnx_bytes(model, (torch.from_numpy(probe["roll"]),), EMOTION_INPUTS, EMOTION_OUTPUTS, dynamic)
     return _finish(raw, contract.to_metadata(), model, probe, path)
+
+
+def generator_from_onnx(path: Path) -> PhraseGenerator:
+    """Rebuild the torch generator of an exported file (same config, same weights)."""
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    from models.contract import parse_contract
+
+    shapes = {i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim] for i in proto.graph.input}
+    outs = {o.name: [d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim] for o in proto.graph.output}
+    c = parse_contract(meta, shapes, outs)
+    if not isinstance(c, GeneratorContract):
+        raise ValueError(f"{path} is not a generator")
+    from models.generator import GeneratorConfig
+
+    cfg = GeneratorConfig(c.latent_size, c.bar_latent_size, c.code_names, c.steps_per_bar, c.pitch_low, c.pitch_high,
+                          c.tracks, c.drum_tracks, width=int(meta.get("torch_width", 128)))
+    model = PhraseGenerator(cfg)
+    weights = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
+    model.load_state_dict({k: weights[k] for k in model.state_dict()})
+    return model.eval()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pythonosc.osc_packet import OscPacket
 
 from bridge.config import Config
 from bridge.daemon import Daemon
+from bridge.jack_tools import JackServer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
@@ -112,30 +112,9 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A JACK server with the dummy driver and a 64-frame period; yields its name."""
     require("jackd")
     require("jack_midi_dump")
-    name = f"coevo-test-{os.getpid()}"
-    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    # realtime where the machine allows it (root in CI): the dummy driver's frame clock then keeps
-    # pace with wall time, which the timing checks read through jack_midi_dump
-    realtime = subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode == 0
-    log_path = tmp_path_factory.mktemp("jack") / "jackd.log"
-    log_file = open(log_path, "w")
-    proc = subprocess.Popen(["jackd", "-R" if realtime else "--no-realtime", "-n", name, "-d", "dummy",
-                             "-r", "48000", "-p", "64"], stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if subprocess.run(["jack_lsp"], capture_output=True, env={**os.environ}).returncode == 0:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"jackd exited: {log_path.read_text()}")
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("jackd did not come up within 10 s")
-    yield name
-    proc.terminate()
-    proc.wait(timeout=5)
-    log_file.close()
+    server = JackServer(f"coevo-test-{os.getpid()}", tmp_path_factory.mktemp("jack") / "jackd.log")
+    yield server.name
+    server.stop()
 
 
 @pytest.fixture

@@ -4,71 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import mido
 import pytest
 
+from bridge.jack_tools import RATE, MidiDump, jack_ports
 from tests.conftest import JACK_BACKEND, OscPeer, require
 
 pytestmark = [pytest.mark.jack, pytest.mark.peer]
-
-RATE = 48000
-_LINE = re.compile(r"^\s*(\d+):\s+([0-9a-f]{2})(?:\s+([0-9a-f]{2}))?(?:\s+([0-9a-f]{2}))?")
-
-
-class MidiDump:
-    """jack_midi_dump with absolute frame times, connected to a port; parses what it printed."""
-
-    def __init__(self, source: str | None, name: str) -> None:
-        require("jack_midi_dump")
-        self.name = name
-        self.proc = subprocess.Popen(["stdbuf", "-oL", "jack_midi_dump", "-a", name], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + 5
-        while f"{name}:input" not in _ports() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if source is not None:
-            subprocess.run(["jack_connect", source, f"{name}:input"], check=True)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def events(self) -> list[tuple[int, int, int, int]]:
-        """(frame, status, data1, data2) of every event so far."""
-        out = []
-        for line in list(self.lines):
-            m = _LINE.match(line)
-            if m:
-                out.append((int(m.group(1)), int(m.group(2), 16), int(m.group(3) or "0", 16), int(m.group(4) or "0", 16)))
-        return out
-
-    def note_ons(self) -> list[tuple[int, int, int, int]]:
-        """(frame, channel, pitch, velocity) of note-ons."""
-        return [(f, s & 0x0F, d1, d2) for f, s, d1, d2 in self.events() if s & 0xF0 == 0x90 and d2 > 0]
-
-    def close(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=5)
-        self._reader.join(timeout=2)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-def _ports() -> str:
-    return subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout
-
 
 def target(daemon) -> tuple[str, int]:
     return ("127.0.0.1", daemon.osc.address[1])
@@ -201,7 +149,7 @@ def test_sigterm_silences_notes_closes_journal_and_exits_zero(jack_midi, models,
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 15
-        while "coevo:coevo out" not in _ports() and time.monotonic() < deadline:
+        while "coevo:coevo out" not in jack_ports() and time.monotonic() < deadline:
             time.sleep(0.05)
         dump = MidiDump("coevo:coevo out", "coevo-test-dump3")
         time.sleep(2.5)

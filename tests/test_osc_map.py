@@ -24,7 +24,7 @@ def test_only_types_pure_data_handles() -> None:
     ("/coevo/emotion", [1.5, 0.0], "out_of_range"),
     ("/coevo/emotion", [float("nan"), 0.0], "out_of_range"),
     ("/coevo/bars", [9], "out_of_range"),
-    ("/coevo/bars", [2.0], "bad_type"),
+    ("/coevo/bars", [2.5], "bad_type"),
     ("/coevo/mood", ["hangry"], "out_of_range"),
     ("/coevo/feedback/like", ["p1", "extra"], "bad_arguments"),
 ])
@@ -36,5 +36,6 @@ def test_bad_messages_are_rejected_with_a_code(path: str, args: list[object], co
 
 def test_ints_are_accepted_for_floats_and_optional_args() -> None:
     assert validate("/coevo/emotion", [1, -1]) == (1.0, -1.0)
+    assert validate("/coevo/bars", [4.0]) == (4,)  # as Pd sends it
     assert validate("/coevo/feedback/like", []) == ()
     assert validate("/coevo/feedback/like", ["p00001"]) == ("p00001",)

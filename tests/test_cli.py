@@ -1,0 +1,51 @@
+"""The command line as a user meets it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bridge.cli import main
+
+
+def test_help_teaches_the_main_job(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = capsys.readouterr().out
+    assert "oscsend localhost 9100 /coevo/mood s calm" in out and "--clock" in out and "COEVO_" in out
+
+
+def test_missing_or_corrupt_model_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--model", str(tmp_path / "nope.onnx"), "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "generator model" in err and "does not exist" in err
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    assert main(["run", "--model", str(bad), "--data-dir", str(tmp_path)]) == 2
+    assert "not a readable ONNX model" in capsys.readouterr().err
+    assert not (tmp_path / "sessions").exists()  # nothing was written
+
+
+def test_doctor_reports_models_midi_and_ports(models, tmp_path: Path) -> None:
+    env = {"MIDO_BACKEND": "mido.backends.coevo_test_no_such_backend", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "bridge.cli", "doctor", "--model", str(models.generator),
+                          "--emotion-model", str(models.emotion), "--osc-port", "0"],
+                         capture_output=True, text=True, env=env, cwd=Path(__file__).parent.parent)
+    text = out.stdout
+    assert "[!!] MIDI backend mido.backends.coevo_test_no_such_backend is not usable" in text
+    assert "fix: start JACK" in text
+    assert "execution providers: " in text and "CPUExecutionProvider" in text
+    assert f"[ok] generator model {models.generator}" in text and "code_names = density,register,rhythm,brightness" in text
+    assert "[ok] OSC port 127.0.0.1:0 is free" in text
+    assert out.returncode == 0, text
+
+
+def test_daemon_imports_without_torch(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import bridge.cli, bridge.daemon, bridge.doctor, bridge.replay, bridge.generation\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "ok", out.stderr
