@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from bridge.config import Config, config_to_toml, default_config_path, load_config
 from bridge.errors import CoevoError
@@ -121,13 +122,48 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench_live(out=Path(args.out), seconds=args.seconds, model=args.model or "")
 
 
-def _cmd_export(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _train_extra(command: str) -> Iterator[None]:
+    """Turn a missing torch or onnx into an error that says what to install."""
     try:
-        from export.cli import export_untrained
+        yield
     except ImportError as err:
-        raise CoevoError(f"`coevo export` needs torch and onnx: pip install 'coevo[train]' ({err})") from err
+        raise CoevoError(f"`coevo {command}` needs torch and onnx: pip install '.[train]' ({err})") from err
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    with _train_extra("export"):
+        from export.cli import export_untrained
     path = export_untrained(args.kind, Path(args.output), args.seed or 0)
     print(f"wrote {path}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    with _train_extra("train"):
+        from models.train_emotion import train_emotion
+        from models.train_music import MusicConfig, train_music
+    out = Path(args.out)
+    if args.kind in ("emotion", "all"):
+        report = train_emotion(out, seed=args.seed, epochs=args.epochs)
+        print(f"emotion model: test {report['model_test']}; majority baseline {report['majority_baseline_test']}")
+    if args.kind in ("music", "all"):
+        emotion = out / "emotion.pt"
+        if not emotion.is_file():
+            raise CoevoError(f"{emotion} is missing: train the emotion model first (coevo train emotion --out {out})")
+        report = train_music(out, emotion, MusicConfig(seed=args.seed, steps=args.steps, songs=args.songs,
+                                                        grooves=args.songs), resume=not args.restart)
+        print(f"generator: {report['steps']} steps in {report['training_seconds'] / 60:.1f} min; axes {report['code_names']}")
+    print(f"run folder: {out}")
+    return 0
+
+
+def _cmd_ship(args: argparse.Namespace) -> int:
+    with _train_extra("ship"):
+        from models.ship import ship_run
+    manifest = ship_run(Path(args.run), Path(args.dest) if args.dest else None)
+    for kind, entry in manifest["models"].items():
+        print(f"{kind}: {entry['file']} sha256 {entry['sha256'][:16]}... {entry['bytes'] / 1e6:.2f} MB")
     return 0
 
 
@@ -166,6 +202,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=20.0, help="length of each timing phase")
     p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
     p.set_defaults(func=_cmd_bench)
+    p = sub.add_parser("train", help="train the models on ../shared/data (needs the train extra)",
+                       formatter_class=fmt, epilog="the shipped models: coevo train all --out runs/ship --seed 0 "
+                                                   "&& coevo ship runs/ship",
+                       description="Train the emotion model (VGMIDI ratings) and the phrase generator (POP909 + "
+                                   "Groove, WGAN-GP with InfoGAN codes). Progress bars, checkpoints every minute, "
+                                   "resume by running the same command again.")
+    p.add_argument("kind", choices=("emotion", "music", "all"))
+    p.add_argument("--out", default="runs/ship", help="run folder: checkpoints, reports, configs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=150, help="emotion model epochs")
+    p.add_argument("--steps", type=int, default=3000, help="generator steps (about 30 min on a 2-core CPU)")
+    p.add_argument("--songs", type=int, help="use only this many songs and drum files (quick runs)")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("ship", help="export a training run's models into the package, with the manifest",
+                       description="Export RUN/emotion.pt and RUN/generator.pt to ONNX (parity-checked) into "
+                                   "models/shipped/ and write manifest.json (sha256, data, config, seed, time, figures).")
+    p.add_argument("run")
+    p.add_argument("--dest", help="folder to write to (default: the package's models/shipped)")
+    p.set_defaults(func=_cmd_ship)
     p = sub.add_parser("export", help="export a model to ONNX (needs the train extra)",
                        description="Export a model to ONNX with the contract metadata and a parity check. "
                                    "--untrained writes a randomly initialised model, for checking the pipes.")

@@ -41,8 +41,7 @@ class Config:
     midi_client: str = "coevo"
     channels: dict[str, int] = field(default_factory=lambda: {
         "melody": 1, "accompaniment": 2, "bass": 3, "drums": 10})
-    cc_map: dict[str, str] = field(default_factory=lambda: {"21": "density", "22": "register",
-                                                          "23": "rhythm", "24": "brightness"})
+    cc_map: dict[str, str] = field(default_factory=dict)  # CC number -> axis; empty: CC 21, 22, ... move the axes in order
     # OSC
     osc_host: str = "127.0.0.1"
     osc_port: int = 9100

@@ -118,7 +118,7 @@ class Daemon:
         self.follower = MidiClockFollower(self.transport) if cfg.clock == "midi" else None
         self.link = LinkClock(self.transport, cfg.bpm) if cfg.clock == "link" else None
         self.session: Session | None = None
-        self.cc_map = dict(cfg.cc_map)
+        self.cc_map = dict(cfg.cc_map) or {str(21 + i): axis for i, axis in enumerate(contract.code_names)}
         self.learning: str | None = None
         self.pending: list[Command] = []  # state changes waiting for the bar line
         self.upcoming: list[Phrase] = []  # committed, not yet started

@@ -51,6 +51,13 @@ class ContractError(ValueError):
     """An ONNX model does not fit the contract; the message says what was expected."""
 
 
+def _grid_metadata(kind: str, steps_per_bar: int, pitch_low: int, pitch_high: int,
+                   extra: Mapping[str, str]) -> dict[str, str]:
+    """Keys every model carries: contract version, kind, time grid and pitch range (plus provenance)."""
+    return {**extra, "coevo.contract": CONTRACT_VERSION, "kind": kind, "steps_per_bar": str(steps_per_bar),
+            "pitch_low": str(pitch_low), "pitch_high": str(pitch_high)}
+
+
 def _split(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -79,17 +86,12 @@ class GeneratorContract:
         return self.pitch_high - self.pitch_low + 1
 
     def to_metadata(self) -> dict[str, str]:
-        meta = dict(self.extra)
+        meta = _grid_metadata("generator", self.steps_per_bar, self.pitch_low, self.pitch_high, self.extra)
         meta.update({
-            "coevo.contract": CONTRACT_VERSION,
-            "kind": "generator",
             "latent_size": str(self.latent_size),
             "bar_latent_size": str(self.bar_latent_size),
             "code_names": ",".join(self.code_names),
             "emotion_inputs": "valence,arousal",
-            "steps_per_bar": str(self.steps_per_bar),
-            "pitch_low": str(self.pitch_low),
-            "pitch_high": str(self.pitch_high),
             "tracks": ",".join(self.tracks),
             "drum_tracks": ",".join(self.drum_tracks),
         })
@@ -120,15 +122,7 @@ class EmotionContract:
         return self.pitch_high - self.pitch_low + 1
 
     def to_metadata(self) -> dict[str, str]:
-        meta = dict(self.extra)
-        meta.update({
-            "coevo.contract": CONTRACT_VERSION,
-            "kind": "emotion",
-            "steps_per_bar": str(self.steps_per_bar),
-            "pitch_low": str(self.pitch_low),
-            "pitch_high": str(self.pitch_high),
-        })
-        return meta
+        return _grid_metadata("emotion", self.steps_per_bar, self.pitch_low, self.pitch_high, self.extra)
 
 
 def _check_pitch_range(low: int, high: int) -> None:

@@ -175,3 +175,37 @@ def test_sigterm_silences_notes_closes_journal_and_exits_zero(jack_midi, models,
     assert not sounding  # every note-on got its note-off
     journal = next(tmp_path.glob("sessions/*/journal.jsonl")).read_text().splitlines()
     assert '"type":"end"' in journal[-1]
+
+
+def test_performer_cc_midi_learn_and_notes_move_the_state(jack_midi, make_daemon) -> None:
+    daemon, events = make_daemon(apply="now", emotion_weight=1.0, bpm=240.0)
+    backend = mido.Backend(JACK_BACKEND)
+    keyboard = backend.open_output(next(n for n in backend.get_output_names() if n.endswith(":coevo in")))
+    try:
+        first, second = daemon.state.axis_names[:2]
+
+        def settle(check) -> None:
+            deadline = time.monotonic() + 3
+            while not check() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert check()
+
+        keyboard.send(mido.Message("control_change", control=21, value=127))  # CC 21 moves the first axis
+        settle(lambda: daemon.state.values.axis(first) == 1.0)
+        events.send(target(daemon), "/coevo/learn", second)
+        time.sleep(0.2)
+        keyboard.send(mido.Message("control_change", control=70, value=64))  # learned, does not move
+        settle(lambda: daemon.cc_map.get("70") == second)
+        keyboard.send(mido.Message("control_change", control=70, value=0))
+        settle(lambda: daemon.state.values.axis(second) == -1.0)
+        learned = daemon.session.path / "midi_learn.json"
+        assert '"70": "' + second + '"' in learned.read_text()
+        before = (daemon.state.values.valence, daemon.state.values.arousal)
+        for pitch in (48, 55, 60, 64, 67, 72, 76, 79):
+            keyboard.send(mido.Message("note_on", note=pitch, velocity=90))
+            time.sleep(0.06)
+            keyboard.send(mido.Message("note_off", note=pitch))
+        settle(lambda: (daemon.state.values.valence, daemon.state.values.arousal) != before)
+        assert len(daemon.performer) == 8 and all(end is not None for _, _, end in daemon.performer)
+    finally:
+        keyboard.close()

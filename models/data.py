@@ -1,0 +1,232 @@
+"""Training data: POP909 and Groove cut into bars on a 16-step grid; VGMIDI phrases with emotion labels.
+
+Piano roll layout: ``[bars, tracks, 16, pitches]`` uint8 velocity (0 = silent), pitches 24..107.
+Tracks: melody (POP909 MELODY), accompaniment (BRIDGE + PIANO without its bass), bass (the lowest
+PIANO note sounding at each onset, when below MIDI 55), drums (Groove, reduced to 9 classes, each
+written at one General MIDI pitch). POP909 and Groove are independent: each training segment pairs
+4 consecutive POP909 bars with 4 consecutive bars of a random Groove beat.
+
+Preprocessing is cached (``<user cache>/coevo/``), so a second run starts in seconds. The split is
+by song and fixed by a seeded permutation of song numbers; it is saved with the cache.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import platformdirs
+
+__all__ = ["PITCH_LOW", "PITCH_HIGH", "STEPS", "TRACKS", "DRUM_CLASSES", "data_root", "load_pop909",
+           "load_groove", "load_vgmidi", "Split", "roll_from_notes"]
+
+log = logging.getLogger(__name__)
+
+PITCH_LOW, PITCH_HIGH = 24, 107
+PITCHES = PITCH_HIGH - PITCH_LOW + 1
+STEPS = 16
+TRACKS = ("melody", "accompaniment", "bass", "drums")
+BASS_BELOW = 55
+# General MIDI drum notes -> 9 classes (kick, snare, closed hat, open hat, low/mid/high tom, crash, ride),
+# as in the Groove MIDI Dataset paper; each class is written at its first pitch
+DRUM_CLASSES: dict[str, tuple[int, ...]] = {
+    "kick": (36, 35), "snare": (38, 37, 40), "closed_hat": (42, 22, 44), "open_hat": (46, 26),
+    "low_tom": (45, 41, 43), "mid_tom": (48, 47), "high_tom": (50, 48), "crash": (49, 52, 55, 57),
+    "ride": (51, 53, 59),
+}
+_DRUM_MAP = {p: cls[0] for cls in DRUM_CLASSES.values() for p in cls}
+CACHE_VERSION = "2"
+
+
+def data_root() -> Path:
+    """``../shared/data`` beside the project checkout (see its README)."""
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def _cached(kind: str, key: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Arrays from the cache file of ``kind`` and ``key``, built and saved on the first call."""
+    path = _cache_dir() / f"{kind}-{hashlib.sha1(key.encode()).hexdigest()[:12]}.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    arrays = build()
+    np.savez_compressed(path, **arrays)
+    return arrays
+
+
+def _parallel(fn: Callable[[str], Any], items: list[str], desc: str, unit: str, workers: int) -> list[Any]:
+    from tqdm import tqdm
+
+    with ProcessPoolExecutor(workers) as pool:
+        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, unit=unit))
+
+
+def _cache_dir() -> Path:
+    path = Path(platformdirs.user_cache_dir("coevo", appauthor=False)) / f"data-v{CACHE_VERSION}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[str]
+    valid: list[str]
+    test: list[str]
+
+
+def _split(ids: list[str], seed: int, valid: float = 0.1, test: float = 0.1) -> Split:
+    order = np.random.default_rng(seed).permutation(len(ids))
+    n_test, n_valid = int(len(ids) * test), int(len(ids) * valid)
+    pick = [ids[i] for i in order]
+    return Split(sorted(pick[n_test + n_valid:]), sorted(pick[n_test:n_test + n_valid]), sorted(pick[:n_test]))
+
+
+def _nearest(grid: np.ndarray, t: float) -> int:
+    i = int(np.clip(np.searchsorted(grid, t), 1, len(grid) - 1))
+    return i if grid[i] - t < t - grid[i - 1] else i - 1
+
+
+def roll_from_notes(notes: list[tuple[int, float, float, int]], grid: np.ndarray) -> np.ndarray:
+    """Place (pitch, start_s, end_s, velocity) on a step grid of times ``grid`` (len steps + 1): [steps, pitches]."""
+    steps = len(grid) - 1
+    roll = np.zeros((steps, PITCHES), dtype=np.uint8)
+    for pitch, start, end, vel in notes:
+        if not PITCH_LOW <= pitch <= PITCH_HIGH:
+            continue
+        a = _nearest(grid, start)  # onset and end snap to the nearer grid line
+        if a >= steps:
+            continue
+        b = int(np.clip(_nearest(grid, end), a + 1, steps))
+        roll[a:b, pitch - PITCH_LOW] = np.maximum(roll[a:b, pitch - PITCH_LOW], vel)
+    return roll
+
+
+def _step_grid(beats: np.ndarray) -> np.ndarray:
+    """Four steps per beat between consecutive beat times (one more point than steps)."""
+    points = [np.linspace(beats[i], beats[i + 1], 5)[:-1] for i in range(len(beats) - 1)]
+    return np.concatenate(points + [beats[-1:]])
+
+
+def _pop909_song(folder: str) -> tuple[str, np.ndarray] | None:
+    import pretty_midi
+
+    path = Path(folder)
+    song = path.name
+    beats = np.loadtxt(path / "beat_midi.txt")
+    down = np.flatnonzero(beats[:, 2] == 1.0)
+    if len(down) < 5:
+        return None
+    # bars from each downbeat to the next; keep only bars of exactly 4 beats
+    bar_starts = [d for d, e in zip(down[:-1], down[1:]) if e - d == 4]
+    pm = pretty_midi.PrettyMIDI(str(path / f"{song}.mid"))
+    tracks = {i.name.upper(): [(n.pitch, n.start, n.end, n.velocity) for n in i.notes] for i in pm.instruments}
+    times = beats[:, 0]
+    grid = _step_grid(times)
+    melody = roll_from_notes(tracks.get("MELODY", []), grid)
+    bridge = roll_from_notes(tracks.get("BRIDGE", []), grid)
+    piano_notes = tracks.get("PIANO", [])
+    piano = roll_from_notes(piano_notes, grid)
+    bass = np.zeros_like(piano)
+    # the lowest piano note sounding at each onset step is the bass, when it is low enough
+    onsets = np.zeros_like(piano, dtype=bool)
+    onsets[1:] = (piano[1:] > 0) & (piano[:-1] == 0)
+    onsets[0] = piano[0] > 0
+    for s in np.flatnonzero(onsets.any(axis=1)):
+        sounding = np.flatnonzero(piano[s] > 0)
+        low = sounding[0]
+        if onsets[s, low] and low + PITCH_LOW < BASS_BELOW:
+            end = s
+            while end < len(piano) and piano[end, low] > 0:
+                end += 1
+            bass[s:end, low] = piano[s:end, low]
+            piano[s:end, low] = 0
+    accomp = np.maximum(bridge, piano)
+    full = np.stack([melody, accomp, bass], axis=0)  # [3, steps, pitches]
+    bars = np.stack([full[:, d * 4:d * 4 + STEPS] for d in bar_starts if d * 4 + STEPS <= full.shape[1]])
+    return song, bars  # [bars, 3, 16, pitches]
+
+
+def load_pop909(seed: int = 909, limit: int | None = None, workers: int = 2) -> tuple[dict[str, np.ndarray], Split]:
+    """Bars of every POP909 song (cached) and the by-song split."""
+    root = data_root() / "pop909" / "POP909"
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit())[:limit]
+
+    def build() -> dict[str, np.ndarray]:
+        results = _parallel(_pop909_song, [str(f) for f in folders], "POP909", "song", workers)
+        return {song: bars for song, bars in filter(None, results) if len(bars)}
+
+    songs = _cached("pop909", f"{seed}-{[f.name for f in folders]}", build)
+    split = _split(sorted(songs), seed)
+    (_cache_dir() / f"pop909-split-{seed}-{len(songs)}.json").write_text(json.dumps(split.__dict__, indent=1))
+    return songs, split
+
+
+def _groove_file(path: str) -> np.ndarray | None:
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(path)
+    beats = pm.get_beats()
+    if len(beats) < 9:
+        return None
+    grid = _step_grid(beats)
+    notes = [(_DRUM_MAP.get(n.pitch, -1), n.start, n.start + 0.01, n.velocity)
+             for i in pm.instruments for n in i.notes]
+    roll = roll_from_notes([n for n in notes if n[0] > 0], grid)
+    n_bars = roll.shape[0] // STEPS
+    return roll[: n_bars * STEPS].reshape(n_bars, STEPS, PITCHES)
+
+
+def load_groove(limit: int | None = None, workers: int = 2) -> dict[str, dict[str, np.ndarray] | list[str]]:
+    """4/4 beats of the Groove MIDI Dataset as drum bars, by the dataset's own split (cached)."""
+    root = data_root() / "groove"
+    with open(root / "info.csv", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["time_signature"] == "4-4" and r["beat_type"] == "beat"][:limit]
+
+    def build() -> dict[str, np.ndarray]:
+        results = _parallel(_groove_file, [str(root / r["midi_filename"]) for r in rows], "Groove", "file", workers)
+        return {r["id"].replace("/", "_"): bars for r, bars in zip(rows, results) if bars is not None and len(bars) >= 4}
+
+    beats = _cached("groove", json.dumps([r["midi_filename"] for r in rows]), build)
+    split = {r["id"].replace("/", "_"): r["split"] for r in rows}
+    return {"bars": beats, "split": [k for k in beats if split.get(k) == "train"],
+            "test": [k for k in beats if split.get(k) == "test"]}
+
+
+def _vgmidi_phrase(path: str) -> np.ndarray | None:
+    import pretty_midi
+
+    try:
+        pm = pretty_midi.PrettyMIDI(path)
+    except Exception:  # a few files of any corpus are broken; they are counted and left out
+        return None
+    beats = pm.get_beats()
+    if len(beats) < 5:
+        return None
+    grid = _step_grid(beats)
+    notes = [(n.pitch, n.start, n.end, n.velocity) for i in pm.instruments if not i.is_drum for n in i.notes]
+    return roll_from_notes(notes, grid)
+
+
+def load_vgmidi(seed: int = 204) -> tuple[list[np.ndarray], np.ndarray, list[str], Split]:
+    """VGMIDI labelled phrases: rolls [steps, pitches] (one track), labels [n, 2], piece names, by-piece split."""
+    root = data_root() / "vgmidi"
+    with open(root / "labelled" / "vgmidi_labelled.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    rolls, labels, pieces = [], [], []
+    for r in rows:
+        roll = _vgmidi_phrase(str(root / r["midi"]))
+        if roll is None:
+            log.warning("skipped unreadable VGMIDI phrase %s", r["midi"])
+            continue
+        rolls.append(roll)
+        labels.append((float(r["valence"]), float(r["arousal"])))
+        pieces.append(f"{r['game']}/{r['piece']}")
+    split = _split(sorted(set(pieces)), seed, valid=0.15, test=0.2)
+    return rolls, np.array(labels, dtype=np.float32), pieces, split

@@ -1,0 +1,79 @@
+"""Export a training run's models into the package (``models/shipped/``) with their manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from export.onnx_export import export_emotion, export_generator, git_revision
+from models.emotion import EmotionConfig, EmotionModel
+from models.generator import GeneratorConfig, PhraseGenerator
+from models.shipped import MANIFEST_NAME, sha256_file, shipped_dir
+
+__all__ = ["ship_run", "fold_code_signs", "MAX_BYTES"]
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 25 * 1024 * 1024
+COMMAND = "coevo train all --out runs/ship --seed 0 && coevo ship runs/ship"
+
+
+def fold_code_signs(gen: PhraseGenerator, signs: list[float]) -> PhraseGenerator:
+    """Multiply each code's input weights by its sign, so that raising an axis raises its feature."""
+    n_codes = len(signs)
+    with torch.no_grad():
+        gen.fc[0].weight[:, -n_codes:] *= torch.tensor(signs, dtype=torch.float32)
+    return gen
+
+
+def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise ValueError(f"{path.name} is {size / 2**20:.1f} MB; shipped models must be <= 25 MB")
+    return {"file": path.name, "kind": kind, "sha256": sha256_file(path), "bytes": size, "seed": seed,
+            "data": report["data"], "training_seconds": report["training_seconds"], **extra}
+
+
+def ship_run(run: Path, dest: Path | None = None) -> dict[str, Any]:
+    """Export ``run/emotion.pt`` and ``run/generator.pt`` to ONNX (parity-checked) and write the manifest."""
+    dest = dest or shipped_dir()
+    emo_report = json.loads((run / "emotion_report.json").read_text())
+    music_report = json.loads((run / "music_report.json").read_text())
+    music_config = json.loads((run / "music_config.json").read_text())
+    seed = int(music_config["seed"])
+    emo_state = torch.load(run / "emotion.pt", weights_only=False)
+    emotion = EmotionModel(EmotionConfig(**emo_state["config"]))
+    emotion.load_state_dict(emo_state["state"])
+    emo_path = export_emotion(emotion, dest / "emotion.onnx", {
+        "training_data": emo_report["data"], "seed": str(emo_report["config"]["seed"]),
+        "quadrant_acc_test": str(emo_report["model_test"]["quadrant_acc"])})
+    gen_state = torch.load(run / "generator.pt", weights_only=False)
+    gcfg = dict(gen_state["gen_config"])
+    gcfg["code_names"], gcfg["tracks"], gcfg["drum_tracks"] = (tuple(gcfg[k]) for k in ("code_names", "tracks", "drum_tracks"))
+    gen = PhraseGenerator(GeneratorConfig(**gcfg))
+    gen.load_state_dict(gen_state["gen"])
+    fold_code_signs(gen, gen_state["signs"])
+    gen_path = export_generator(gen, dest / "generator.onnx", {
+        "training_data": music_report["data"], "seed": str(seed),
+        "training_steps": str(music_report["steps"])})
+    manifest = {
+        "command": COMMAND, "git_revision": git_revision(),
+        "models": {
+            "generator": _entry(gen_path, music_report, "generator", seed, {
+                "config": music_config, "code_names": music_report["code_names"],
+                "evaluation": {"features_test_vs_generated": music_report["features_test_vs_generated"],
+                               "code_effects": music_report["standardized_slopes"],
+                               "steps": music_report["steps"]}}),
+            "emotion": _entry(emo_path, emo_report, "emotion", int(emo_report["config"]["seed"]), {
+                "config": emo_report["config"],
+                "evaluation": {"test": emo_report["model_test"], "majority_baseline_test": emo_report["majority_baseline_test"],
+                               "phrases": emo_report["phrases"], "pieces": emo_report["pieces"]}}),
+        },
+    }
+    (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
+    log.info("shipped %s and %s", gen_path, emo_path)
+    return manifest

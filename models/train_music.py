@@ -1,0 +1,295 @@
+"""Train the phrase generator: WGAN-GP, emotion-conditioned, with InfoGAN codes, on 4-bar segments.
+
+- Data: POP909 (melody, accompaniment, bass) paired with Groove drums, 4 consecutive bars each,
+  random transposition -5..+6 semitones of the pitched tracks; train split by song.
+- Emotion labels of the real segments come from the trained emotion model (VGMIDI ratings);
+  generated segments are conditioned on labels drawn from the same distribution. The critic is
+  a projection critic; the generator also gets the frozen emotion model's error on what it made.
+- InfoGAN: a Q head on the critic's features regresses the 4 continuous codes (uniform in
+  [-1, 1]) of generated segments; after training, each code is named by the musical feature it
+  moves most, and its sign is recorded so that export can make raising the axis raise that feature.
+- Chaining: the 4 bars of a segment share z and have their own bar_z; the critic sees all 4 bars.
+- Adam, lr 1e-4 for both, betas (0.5, 0.9); 3 critic steps per generator step; GP weight 10.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
+from models.emotion import EmotionConfig, EmotionModel
+from models.generator import GeneratorConfig, PhraseGenerator
+
+__all__ = ["MusicConfig", "Critic", "train_music", "segments", "features"]
+
+log = logging.getLogger(__name__)
+
+BARS = 4
+
+
+@dataclass
+class MusicConfig:
+    seed: int = 0
+    steps: int = 3000  # generator steps (3 critic steps each): about 30 minutes on the 2-core CPU
+    batch: int = 32
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    n_critic: int = 3
+    gp_weight: float = 10.0
+    info_weight: float = 1.0
+    emotion_weight: float = 1.0
+    width: int = 192
+    critic_width: int = 64
+    songs: int | None = None  # limit, for quick runs
+    grooves: int | None = None
+
+
+class Critic(nn.Module):
+    """4-bar multi-track critic with a projection term for emotion and a Q head for the codes."""
+
+    def __init__(self, n_codes: int, width: int = 64) -> None:
+        super().__init__()
+        c_in = len(TRACKS) * 2  # activity and velocity-weighted activity per track
+        w = width
+        self.trunk = nn.Sequential(
+            nn.Conv2d(c_in, w, (1, 12), stride=(1, 12)), nn.LeakyReLU(0.2),  # pitch 84 -> 7 (octaves)
+            nn.Conv2d(w, 2 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # time 64 -> 16 (beats)
+            nn.Conv2d(2 * w, 4 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # 16 -> 4 (bars)
+            nn.Conv2d(4 * w, 4 * w, (4, 7)), nn.LeakyReLU(0.2),  # -> 1 x 1
+            nn.Flatten(),
+        )
+        self.out = nn.Linear(4 * w, 1)
+        self.embed = nn.Linear(2, 4 * w, bias=False)
+        self.q = nn.Sequential(nn.Linear(4 * w, 2 * w), nn.LeakyReLU(0.2), nn.Linear(2 * w, n_codes), nn.Tanh())
+
+    def forward(self, x: torch.Tensor, emotion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(x)
+        score = self.out(h).squeeze(1) + (self.embed(emotion) * h).sum(1)
+        return score, self.q(h)
+
+
+def segments(songs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """Non-overlapping 4-bar segments [n, 4, 3, 16, pitches] of the named songs."""
+    out = []
+    for name in names:
+        bars = songs[name]
+        for s in range(0, len(bars) - BARS + 1, BARS):
+            seg = bars[s:s + BARS]
+            if (seg[:, :2] > 0).any(axis=(1, 2, 3)).all():  # no silent bar in melody + accompaniment
+                out.append(seg)
+    return np.stack(out)
+
+
+def _drum_segments(bars: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    out = [b[s:s + BARS] for n in names for b in [bars[n]] for s in range(0, len(b) - BARS + 1, BARS)]
+    return np.stack(out)  # [n, 4, 16, pitches]
+
+
+def _to_critic(roll: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
+    """[B, bars, tracks, 16, P] activity and velocity -> critic input [B, 2*tracks, bars*16, P]."""
+    b = roll.shape[0]
+    x = torch.cat([roll, roll * velocity], dim=2)  # [B, bars, 2T, 16, P]
+    return x.permute(0, 2, 1, 3, 4).reshape(b, 2 * len(TRACKS), BARS * STEPS, PITCHES)
+
+
+def _merged(roll: torch.Tensor) -> torch.Tensor:
+    """Pitched tracks merged into one roll over time, for the emotion model: [B, bars*16, P]."""
+    pitched = roll[:, :, :3].amax(dim=2)  # [B, bars, 16, P]
+    return pitched.reshape(roll.shape[0], BARS * STEPS, PITCHES)
+
+
+def _generate(gen: PhraseGenerator, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor,
+              codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """4 bars per row: [B, 4, tracks, 16, P] activity and velocity."""
+    b = z.shape[0]
+    rep = lambda t: t.repeat_interleave(BARS, dim=0)  # noqa: E731
+    roll, vel = gen(rep(z), bar_z.reshape(b * BARS, -1), rep(emotion), rep(codes))
+    return roll.view(b, BARS, *roll.shape[1:]), vel.view(b, BARS, *vel.shape[1:])
+
+
+def features(roll: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Per-segment musical features of [n, bars, tracks, 16, P] activity: what the named axes can mean."""
+    on = roll > threshold
+    pitched = on[:, :, :3]
+    onsets = pitched.copy()
+    onsets[:, :, :, 1:] &= ~pitched[:, :, :, :-1]
+    pitches = np.arange(PITCHES)
+    weight = pitched.sum(axis=(1, 2, 3))
+    mean_pitch = (weight * pitches).sum(1) / np.maximum(weight.sum(1), 1)
+    return {
+        "density": onsets.sum(axis=(1, 2, 3, 4)) / BARS,  # pitched note onsets per bar
+        "register": mean_pitch,  # mean active pitch (index)
+        "rhythm": on[:, :, 3].sum(axis=(1, 2, 3)) / BARS,  # drum hits per bar
+        "polyphony": pitched[:, :, 1].sum(axis=3).mean(axis=(1, 2)),  # accompaniment notes sounding per step
+    }
+
+
+def _name_codes(gen: PhraseGenerator, emotion_pool: np.ndarray, seed: int, n: int = 256) -> tuple[list[str], list[float], dict[str, Any]]:
+    """Name each code by the feature it moves most (standardized slope), greedily, one name each."""
+    cfg = gen.cfg
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, cfg.latent_size, generator=g)
+    bz = torch.randn(n, BARS, cfg.bar_latent_size, generator=g)
+    emo = torch.from_numpy(emotion_pool[torch.randint(len(emotion_pool), (n,), generator=g).numpy()])
+    slopes: dict[int, dict[str, float]] = {}
+    base_feats = None
+    with torch.no_grad():
+        for k in range(len(cfg.code_names)):
+            feats = []
+            for value in (-1.0, 1.0):
+                codes = torch.zeros(n, len(cfg.code_names))
+                codes[:, k] = value
+                roll, _ = _generate(gen, z, bz, emo, codes)
+                feats.append(features(roll.numpy()))
+            if base_feats is None:
+                base_feats = feats[0]
+            slopes[k] = {f: float((feats[1][f] - feats[0][f]).mean() / 2 / (base_feats[f].std() + 1e-6))
+                         for f in feats[0]}
+    names: list[str | None] = [None] * len(slopes)
+    signs = [1.0] * len(slopes)
+    pairs = sorted(((abs(s), k, f) for k, d in slopes.items() for f, s in d.items()), reverse=True)
+    used: set[str] = set()
+    for _, k, f in pairs:
+        if names[k] is None and f not in used:
+            names[k], signs[k] = f, 1.0 if slopes[k][f] >= 0 else -1.0
+            used.add(f)
+    return [str(n) for n in names], signs, {"standardized_slopes": slopes}
+
+
+def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = True) -> dict[str, Any]:
+    """Train for ``cfg.steps`` generator steps, checkpointing every minute; returns the training report."""
+    from tqdm import tqdm
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    torch.set_num_threads(2)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "music_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    songs, split = load_pop909(limit=cfg.songs)
+    groove = load_groove(limit=cfg.grooves)
+    real = segments(songs, split.train)  # uint8 velocity
+    drums = _drum_segments(groove["bars"], groove["split"] or list(groove["bars"]))
+    log.info("%d POP909 segments of 4 bars (train songs %d), %d Groove drum segments", len(real), len(split.train), len(drums))
+
+    emo_state = torch.load(emotion_ckpt, weights_only=False)
+    emo_model = EmotionModel(EmotionConfig(**emo_state["config"]))
+    emo_model.load_state_dict(emo_state["state"])
+    emo_model.eval().requires_grad_(False)
+    with torch.no_grad():
+        merged = torch.from_numpy((real.max(axis=2) > 0).astype(np.float32).reshape(len(real), BARS * STEPS, PITCHES))
+        labels = torch.cat([emo_model(merged[i:i + 512]) for i in range(0, len(merged), 512)]).numpy()
+
+    gcfg = GeneratorConfig(width=cfg.width)
+    gen = PhraseGenerator(gcfg)
+    critic = Critic(len(gcfg.code_names), cfg.critic_width)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=cfg.betas)
+    step, elapsed, history = 0, 0.0, []
+    ckpt = out / "music.ckpt"
+    if resume and ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        gen.load_state_dict(state["gen"])
+        critic.load_state_dict(state["critic"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_c.load_state_dict(state["opt_c"])
+        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        log.info("resumed at step %d (%.1f min)", step, elapsed / 60)
+
+    def real_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        i = rng.integers(0, len(real), cfg.batch)
+        j = rng.integers(0, len(drums), cfg.batch)
+        pitched = np.roll(real[i], int(rng.integers(-5, 7)), axis=-1)  # transposition
+        full = np.concatenate([pitched, drums[j][:, :, None]], axis=2).astype(np.float32) / 127.0
+        roll = torch.from_numpy((full > 0).astype(np.float32))
+        return roll, torch.from_numpy(full), torch.from_numpy(labels[i])
+
+    def fake_batch(emotion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        z = torch.randn(cfg.batch, gcfg.latent_size)
+        bz = torch.randn(cfg.batch, BARS, gcfg.bar_latent_size)
+        codes = torch.rand(cfg.batch, len(gcfg.code_names)) * 2 - 1
+        roll, vel = _generate(gen, z, bz, emotion, codes)
+        return roll, vel, codes
+
+    bar = tqdm(desc="music", unit="step", initial=step, total=cfg.steps)
+    t_start = time.monotonic() - elapsed
+    last_save = time.monotonic()
+    while step < cfg.steps:
+        for _ in range(cfg.n_critic):
+            roll_r, vel_r, emo_r = real_batch()
+            with torch.no_grad():
+                roll_f, vel_f, _ = fake_batch(emo_r)
+            x_r, x_f = _to_critic(roll_r, vel_r), _to_critic(roll_f, vel_f)
+            eps = torch.rand(cfg.batch, 1, 1, 1)
+            x_i = (eps * x_r + (1 - eps) * x_f).requires_grad_(True)
+            s_i, _ = critic(x_i, emo_r)
+            grad = torch.autograd.grad(s_i.sum(), x_i, create_graph=True)[0]
+            gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            s_r, _ = critic(x_r, emo_r)
+            s_f, _ = critic(x_f, emo_r)
+            loss_c = s_f.mean() - s_r.mean() + cfg.gp_weight * gp
+            opt_c.zero_grad()
+            loss_c.backward()
+            opt_c.step()
+        emo = torch.from_numpy(labels[rng.integers(0, len(labels), cfg.batch)])
+        roll_f, vel_f, codes = fake_batch(emo)
+        s_f, q = critic(_to_critic(roll_f, vel_f), emo)
+        info = ((q - codes) ** 2).mean()
+        emo_err = ((emo_model(_merged(roll_f)) - emo) ** 2).mean()
+        loss_g = -s_f.mean() + cfg.info_weight * info + cfg.emotion_weight * emo_err
+        opt_g.zero_grad()
+        opt_c.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+        opt_c.step()  # the Q head learns from the same information loss
+        step += 1
+        bar.update(1)
+        if step % 20 == 0:
+            row = {"step": step, "minutes": round((time.monotonic() - t_start) / 60, 2),
+                   "critic": round(float(loss_c.item()), 4), "wasserstein": round(float((s_r.mean() - s_f.mean()).item()), 4),
+                   "info": round(float(info.item()), 4), "emotion": round(float(emo_err.item()), 4)}
+            history.append(row)
+            bar.set_postfix(w=row["wasserstein"], info=row["info"], emo=row["emotion"])
+        if time.monotonic() - last_save > 60:
+            last_save = time.monotonic()
+            torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
+                        "opt_c": opt_c.state_dict(), "step": step, "elapsed": time.monotonic() - t_start,
+                        "history": history, "gen_config": asdict(gcfg)}, ckpt)
+    bar.close()
+    elapsed = time.monotonic() - t_start
+    torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
+                "opt_c": opt_c.state_dict(), "step": step, "elapsed": elapsed, "history": history,
+                "gen_config": asdict(gcfg)}, ckpt)
+    gen.eval()
+    names, signs, effects = _name_codes(gen, labels, cfg.seed)
+    gen.cfg.code_names = tuple(names)
+    # a held-out comparison of simple features: real test segments vs generated ones
+    test = segments(songs, split.test)
+    with torch.no_grad():
+        n = min(256, len(test))
+        emo = torch.from_numpy(labels[rng.integers(0, len(labels), n)])
+        z, bz = torch.randn(n, gcfg.latent_size), torch.randn(n, BARS, gcfg.bar_latent_size)
+        fake, _ = _generate(gen, z, bz, emo, torch.zeros(n, len(names)))
+    no_drums = np.zeros((n, BARS, 1, STEPS, PITCHES), bool)  # test segments have the pitched tracks only
+    real_f = features(np.concatenate([test[:n] > 0, no_drums], axis=2).astype(np.float32))
+    fake_f = features(fake.numpy())
+    report = {
+        "data": "POP909 (train split by song) + Groove MIDI (train split), 4-bar segments",
+        "segments": int(len(real)), "drum_segments": int(len(drums)), "steps": step,
+        "training_seconds": round(elapsed, 1), "code_names": names, "code_signs": signs, **effects,
+        "features_test_vs_generated": {k: {"test": round(float(real_f[k].mean()), 3),
+                                           "generated": round(float(fake_f[k].mean()), 3)} for k in real_f
+                                       if k != "rhythm"},
+        "history_tail": history[-3:],
+    }
+    (out / "music_report.json").write_text(json.dumps(report, indent=1))
+    torch.save({"gen": gen.state_dict(), "signs": signs, "gen_config": asdict(gen.cfg)}, out / "generator.pt")
+    return report

@@ -1,0 +1,83 @@
+"""The training pipeline on small real samples of ../shared/data: data, emotion, generator, ship."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bridge.generation import EmotionReader, Generator
+from models.data import PITCH_LOW, STEPS, data_root, load_groove, load_pop909, roll_from_notes
+from models.generator import GeneratorConfig, PhraseGenerator
+from models.ship import fold_code_signs, ship_run
+from models.train_emotion import train_emotion
+from models.train_music import MusicConfig, features, train_music
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def need_data() -> None:
+    if not (data_root() / "pop909").is_dir():
+        pytest.fail(f"the training data is missing: {data_root()} (see ../shared/data/README.md)")
+
+
+def test_roll_places_notes_on_the_step_grid() -> None:
+    grid = np.linspace(0.0, 2.0, 17)  # 16 steps of 0.125 s
+    roll = roll_from_notes([(60, 0.26, 0.5, 100), (64, 1.0, 1.13, 50), (10, 0.0, 1.0, 90)], grid)
+    assert np.flatnonzero(roll[:, 60 - PITCH_LOW]).tolist() == [2, 3]  # 0.26 s snaps to step 2
+    assert np.flatnonzero(roll[:, 64 - PITCH_LOW]).tolist() == [8]
+    assert roll[2, 60 - PITCH_LOW] == 100 and roll.sum() == 100 * 2 + 50  # out-of-range pitch dropped
+
+
+def test_pop909_bars_split_by_song_and_cached() -> None:
+    songs, split = load_pop909(limit=12)
+    assert set(split.train) | set(split.valid) | set(split.test) == set(songs)
+    assert not set(split.train) & set(split.test) and not set(split.valid) & set(split.test)
+    bars = songs["001"]
+    assert bars.shape[1:] == (3, STEPS, 84) and len(bars) > 40
+    assert (bars[:, 0] > 0).any() and (bars[:, 2] > 0).any()  # melody and bass both present
+    t = time.monotonic()
+    again, _ = load_pop909(limit=12)
+    assert time.monotonic() - t < 5 and np.array_equal(again["001"], bars)  # from the cache
+
+
+def test_groove_drums_use_the_nine_classes() -> None:
+    groove = load_groove(limit=10)
+    pitches = {int(p) + PITCH_LOW for bars in groove["bars"].values() for p in np.nonzero(bars)[2]}
+    assert pitches <= {36, 38, 42, 46, 45, 48, 50, 49, 51} and {36, 38} <= pitches
+
+
+def test_folding_code_signs_flips_only_those_axes() -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    z, bz, emo = torch.randn(3, 32), torch.randn(3, 16), torch.zeros(3, 2)
+    codes = torch.rand(3, 4) * 2 - 1
+    signs = [1.0, -1.0, 1.0, -1.0]
+    with torch.no_grad():
+        want = gen(z, bz, emo, codes * torch.tensor(signs))[0]
+        got = fold_code_signs(gen, signs)(z, bz, emo, codes)[0]
+    torch.testing.assert_close(got, want)
+
+
+def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    report = train_emotion(run, seed=1, epochs=2, width=8)
+    assert set(report["model_test"]) == {"valence_sign_acc", "arousal_sign_acc", "quadrant_acc"}
+    music = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=3, songs=10, grooves=10, width=16,
+                                                              critic_width=8, batch=8), resume=False)
+    assert music["steps"] >= 1 and sorted(music["code_names"]) == sorted(features(np.zeros((1, 4, 4, 16, 84))).keys())
+    assert (run / "music.ckpt").is_file()
+    resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=5, songs=10, grooves=10, width=16,
+                                                                critic_width=8, batch=8), resume=True)
+    assert resumed["steps"] > music["steps"]  # it went on from the checkpoint
+    dest = tmp_path / "shipped"
+    manifest = ship_run(run, dest)
+    gen = Generator(dest / "generator.onnx", ["CPUExecutionProvider"])
+    assert list(gen.contract.code_names) == music["code_names"]
+    assert gen.contract.extra["seed"] == "1"
+    EmotionReader(dest / "emotion.onnx", ["CPUExecutionProvider"])
+    assert manifest["models"]["generator"]["sha256"] and manifest["models"]["emotion"]["evaluation"]["test"]
