@@ -143,6 +143,8 @@ class MidiPorts:
                 port.close()
             elif self.output is None and present:
                 self._reopen(self._open_out, "out")
+                for ch in range(16):  # whatever was held when the connection dropped ends now
+                    self.send(mido.Message("control_change", channel=ch, control=123, value=0))
         if self.in_wanted:
             present = self._present(self.in_wanted, self.backend.get_input_names())
             if self.input is not None and not present:

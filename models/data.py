@@ -149,8 +149,10 @@ def _pop909_song(folder: str) -> tuple[str, np.ndarray] | None:
             piano[s:end, low] = 0
     accomp = np.maximum(bridge, piano)
     full = np.stack([melody, accomp, bass], axis=0)  # [3, steps, pitches]
-    bars = np.stack([full[:, d * 4:d * 4 + STEPS] for d in bar_starts if d * 4 + STEPS <= full.shape[1]])
-    return song, bars  # [bars, 3, 16, pitches]
+    bars = [full[:, d * 4:d * 4 + STEPS] for d in bar_starts if d * 4 + STEPS <= full.shape[1]]
+    if not bars:
+        return None
+    return song, np.stack(bars)  # [bars, 3, 16, pitches]
 
 
 def load_pop909(seed: int = 909, limit: int | None = None, workers: int = 2) -> tuple[dict[str, np.ndarray], Split]:
@@ -160,7 +162,11 @@ def load_pop909(seed: int = 909, limit: int | None = None, workers: int = 2) -> 
 
     def build() -> dict[str, np.ndarray]:
         results = _parallel(_pop909_song, [str(f) for f in folders], "POP909", "song", workers)
-        return {song: bars for song, bars in filter(None, results) if len(bars)}
+        kept = {song: bars for song, bars in filter(None, results)}
+        if len(kept) < len(folders):
+            log.warning("POP909: %d of %d songs have no complete 4/4 bar and were left out",
+                        len(folders) - len(kept), len(folders))
+        return kept
 
     songs = _cached("pop909", f"{seed}-{[f.name for f in folders]}", build)
     split = _split(sorted(songs), seed)

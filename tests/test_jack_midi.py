@@ -116,6 +116,8 @@ def test_vanished_output_port_is_reopened_when_it_returns(jack_midi, make_daemon
             time.sleep(0.05)
         assert "MIDI out reopened" in caplog.text
         assert synth.note_ons()
+        first = synth.events()[:16]  # All Notes Off on every channel before anything else
+        assert [(s & 0xF0, s & 0x0F, d1) for _, s, d1, _ in first] == [(0xB0, ch, 123) for ch in range(16)]
     finally:
         synth.close()
 
