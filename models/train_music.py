@@ -5,8 +5,8 @@
 - Emotion labels of the real segments come from the trained emotion model (VGMIDI ratings);
   generated segments are conditioned on labels drawn from the same distribution. The critic is
   a projection critic; the generator also gets the frozen emotion model's error on what it made.
-- InfoGAN: a Q head on the critic's features regresses the 4 continuous codes (uniform in
-  [-1, 1]) of generated segments; after training, each code is named by the musical feature it
+- InfoGAN: a Q network of its own (lr 4e-4, weight 2) regresses the 4 continuous codes (uniform
+  in [-1, 1]) of generated segments; after training, each code is named by the musical feature it
   moves most, and its sign is recorded so that export can make raising the axis raise that feature.
 - Chaining: the 4 bars of a segment share z and have their own bar_z; the critic sees all 4 bars.
 - Adam, lr 1e-4 for both, betas (0.5, 0.9); 3 critic steps per generator step; GP weight 10.
@@ -45,7 +45,8 @@ class MusicConfig:
     betas: tuple[float, float] = (0.5, 0.9)
     n_critic: int = 3
     gp_weight: float = 10.0
-    info_weight: float = 1.0
+    info_weight: float = 2.0
+    q_lr: float = 4e-4
     emotion_weight: float = 1.0
     width: int = 192
     critic_width: int = 64
@@ -53,28 +54,46 @@ class MusicConfig:
     grooves: int | None = None
 
 
+def _trunk(width: int) -> nn.Sequential:
+    """4-bar multi-track convolutions down to one feature vector of 4 * width."""
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(len(TRACKS) * 2, w, (1, 12), stride=(1, 12)), nn.LeakyReLU(0.2),  # pitch 84 -> 7 (octaves)
+        nn.Conv2d(w, 2 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # time 64 -> 16 (beats)
+        nn.Conv2d(2 * w, 4 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # 16 -> 4 (bars)
+        nn.Conv2d(4 * w, 4 * w, (4, 7)), nn.LeakyReLU(0.2),  # -> 1 x 1
+        nn.Flatten(),
+    )
+
+
 class Critic(nn.Module):
-    """4-bar multi-track critic with a projection term for emotion and a Q head for the codes."""
+    """4-bar multi-track critic with a projection term for emotion."""
 
-    def __init__(self, n_codes: int, width: int = 64) -> None:
+    def __init__(self, width: int = 64) -> None:
         super().__init__()
-        c_in = len(TRACKS) * 2  # activity and velocity-weighted activity per track
-        w = width
-        self.trunk = nn.Sequential(
-            nn.Conv2d(c_in, w, (1, 12), stride=(1, 12)), nn.LeakyReLU(0.2),  # pitch 84 -> 7 (octaves)
-            nn.Conv2d(w, 2 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # time 64 -> 16 (beats)
-            nn.Conv2d(2 * w, 4 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # 16 -> 4 (bars)
-            nn.Conv2d(4 * w, 4 * w, (4, 7)), nn.LeakyReLU(0.2),  # -> 1 x 1
-            nn.Flatten(),
-        )
-        self.out = nn.Linear(4 * w, 1)
-        self.embed = nn.Linear(2, 4 * w, bias=False)
-        self.q = nn.Sequential(nn.Linear(4 * w, 2 * w), nn.LeakyReLU(0.2), nn.Linear(2 * w, n_codes), nn.Tanh())
+        self.trunk = _trunk(width)
+        self.out = nn.Linear(4 * width, 1)
+        self.embed = nn.Linear(2, 4 * width, bias=False)
 
-    def forward(self, x: torch.Tensor, emotion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, emotion: torch.Tensor) -> torch.Tensor:
         h = self.trunk(x)
-        score = self.out(h).squeeze(1) + (self.embed(emotion) * h).sum(1)
-        return score, self.q(h)
+        return self.out(h).squeeze(1) + (self.embed(emotion) * h).sum(1)
+
+
+class CodeReader(nn.Module):
+    """InfoGAN's Q network: reads the codes back from a generated segment.
+
+    It has its own trunk, so learning the codes never disturbs the gradient-penalised critic.
+    """
+
+    def __init__(self, n_codes: int, width: int = 32) -> None:
+        super().__init__()
+        self.trunk = _trunk(width)
+        self.head = nn.Sequential(nn.Linear(4 * width, 2 * width), nn.LeakyReLU(0.2), nn.Linear(2 * width, n_codes),
+                                  nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x))
 
 
 def segments(songs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
@@ -190,15 +209,19 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
 
     gcfg = GeneratorConfig(width=cfg.width)
     gen = PhraseGenerator(gcfg)
-    critic = Critic(len(gcfg.code_names), cfg.critic_width)
+    critic = Critic(cfg.critic_width)
+    reader = CodeReader(len(gcfg.code_names), cfg.critic_width // 2)
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt_q = torch.optim.Adam(reader.parameters(), lr=cfg.q_lr, betas=cfg.betas)
     step, elapsed, history = 0, 0.0, []
     ckpt = out / "music.ckpt"
     if resume and ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
         gen.load_state_dict(state["gen"])
         critic.load_state_dict(state["critic"])
+        reader.load_state_dict(state["reader"])
+        opt_q.load_state_dict(state["opt_q"])
         opt_g.load_state_dict(state["opt_g"])
         opt_c.load_state_dict(state["opt_c"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
@@ -230,26 +253,27 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
             x_r, x_f = _to_critic(roll_r, vel_r), _to_critic(roll_f, vel_f)
             eps = torch.rand(cfg.batch, 1, 1, 1)
             x_i = (eps * x_r + (1 - eps) * x_f).requires_grad_(True)
-            s_i, _ = critic(x_i, emo_r)
+            s_i = critic(x_i, emo_r)
             grad = torch.autograd.grad(s_i.sum(), x_i, create_graph=True)[0]
             gp = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-            s_r, _ = critic(x_r, emo_r)
-            s_f, _ = critic(x_f, emo_r)
+            s_r = critic(x_r, emo_r)
+            s_f = critic(x_f, emo_r)
             loss_c = s_f.mean() - s_r.mean() + cfg.gp_weight * gp
             opt_c.zero_grad()
             loss_c.backward()
             opt_c.step()
         emo = torch.from_numpy(labels[rng.integers(0, len(labels), cfg.batch)])
         roll_f, vel_f, codes = fake_batch(emo)
-        s_f, q = critic(_to_critic(roll_f, vel_f), emo)
-        info = ((q - codes) ** 2).mean()
+        x_f = _to_critic(roll_f, vel_f)
+        s_f = critic(x_f, emo)
+        info = ((reader(x_f) - codes) ** 2).mean()
         emo_err = ((emo_model(_merged(roll_f)) - emo) ** 2).mean()
         loss_g = -s_f.mean() + cfg.info_weight * info + cfg.emotion_weight * emo_err
         opt_g.zero_grad()
-        opt_c.zero_grad()
-        loss_g.backward()
+        opt_q.zero_grad()
+        loss_g.backward()  # the reader's gradients come from the information term alone
         opt_g.step()
-        opt_c.step()  # the Q head learns from the same information loss
+        opt_q.step()
         step += 1
         bar.update(1)
         if step % 20 == 0:
@@ -260,13 +284,14 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
             bar.set_postfix(w=row["wasserstein"], info=row["info"], emo=row["emotion"])
         if time.monotonic() - last_save > 60:
             last_save = time.monotonic()
-            torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
-                        "opt_c": opt_c.state_dict(), "step": step, "elapsed": time.monotonic() - t_start,
+            torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "reader": reader.state_dict(),
+                        "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "opt_q": opt_q.state_dict(), "step": step, "elapsed": time.monotonic() - t_start,
                         "history": history, "gen_config": asdict(gcfg)}, ckpt)
     bar.close()
     elapsed = time.monotonic() - t_start
-    torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "opt_g": opt_g.state_dict(),
-                "opt_c": opt_c.state_dict(), "step": step, "elapsed": elapsed, "history": history,
+    torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "reader": reader.state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "opt_q": opt_q.state_dict(), "step": step,
+                "elapsed": elapsed, "history": history,
                 "gen_config": asdict(gcfg)}, ckpt)
     gen.eval()
     names, signs, effects = _name_codes(gen, labels, cfg.seed)
