@@ -161,7 +161,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_ship(args: argparse.Namespace) -> int:
     with _train_extra("ship"):
         from models.ship import ship_run
-    manifest = ship_run(Path(args.run), Path(args.dest) if args.dest else None)
+    dest = Path(args.dest)
+    if not dest.is_dir():
+        raise SystemExit(f"coevo ship: {dest} is not a folder; run it from the repository root "
+                         "(it writes models/shipped/ there) or pass --dest")
+    manifest = ship_run(Path(args.run), dest)
     for kind, entry in manifest["models"].items():
         print(f"{kind}: {entry['file']} sha256 {entry['sha256'][:16]}... {entry['bytes'] / 1e6:.2f} MB")
     return 0
@@ -220,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Export RUN/emotion.pt and RUN/generator.pt to ONNX (parity-checked) into "
                                    "models/shipped/ and write manifest.json (sha256, data, config, seed, time, figures).")
     p.add_argument("run")
-    p.add_argument("--dest", help="folder to write to (default: the package's models/shipped)")
+    p.add_argument("--dest", default="models/shipped",
+                   help="folder to write to (default: models/shipped, run from the repository root)")
     p.set_defaults(func=_cmd_ship)
     p = sub.add_parser("export", help="export a model to ONNX (needs the train extra)",
                        description="Export a model to ONNX with the contract metadata and a parity check. "

@@ -12,7 +12,7 @@ import torch
 from export.onnx_export import export_emotion, export_generator, git_revision
 from models.emotion import EmotionConfig, EmotionModel
 from models.generator import GeneratorConfig, PhraseGenerator
-from models.shipped import MANIFEST_NAME, sha256_file, shipped_dir
+from models.shipped import MANIFEST_NAME, sha256_file
 
 __all__ = ["ship_run", "fold_code_signs", "MAX_BYTES"]
 
@@ -38,9 +38,8 @@ def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict
             "data": report["data"], "training_seconds": report["training_seconds"], **extra}
 
 
-def ship_run(run: Path, dest: Path | None = None) -> dict[str, Any]:
+def ship_run(run: Path, dest: Path) -> dict[str, Any]:
     """Export ``run/emotion.pt`` and ``run/generator.pt`` to ONNX (parity-checked) and write the manifest."""
-    dest = dest or shipped_dir()
     emo_report = json.loads((run / "emotion_report.json").read_text())
     music_report = json.loads((run / "music_report.json").read_text())
     music_config = json.loads((run / "music_config.json").read_text())
