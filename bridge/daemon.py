@@ -8,6 +8,7 @@ errors; ``stop()`` silences every note, closes the journal and returns.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -130,6 +131,7 @@ class Daemon:
         self.ready_latency: deque[float] = deque(maxlen=100_000)  # command received -> new phrase committed
         self._waiting_since: float | None = None  # oldest feedback not yet answered by a new phrase
         self._dirty = False  # the state changed since the upcoming phrases were made
+        self._stale: list[str] = []  # ids of upcoming phrases made before the last state change
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -138,7 +140,9 @@ class Daemon:
     # ---- life cycle -------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
         """Open ports, start every thread and the clock; raise what went wrong at start-up."""
-        sys.setswitchinterval(0.0005)  # the timing thread must get the GIL back quickly
+        sys.setswitchinterval(0.0002)  # the timing thread must get the GIL back quickly
+        gc.collect()
+        gc.freeze()  # what exists now (libraries, the model) is never scanned again: shorter GC pauses
         self.midi.open()
         header = {"model": str(self.generator.path), "model_sha256": self.generator.sha256,
                   "provider": self.generator.provider, "config": asdict(self.cfg)}
@@ -209,6 +213,8 @@ class Daemon:
                         break
                 if self._dirty:
                     self._replace_upcoming()
+                elif self._stale:
+                    self._replace_stale()
                 self._generate_ahead()
                 if time.monotonic() - last_check > 1.0:
                     last_check = time.monotonic()
@@ -218,6 +224,8 @@ class Daemon:
                 log.debug("error handling %r", item, exc_info=True)
 
     def _idle_timeout(self) -> float:
+        if self._stale:
+            return 0.0
         if self.next_beat is None or not self.transport.running:
             return 0.05
         lookahead = max(LOOKAHEAD_BEATS, self.state.values.bars * BEATS_PER_BAR)
@@ -487,14 +495,24 @@ class Daemon:
         self._waiting_since = since if self._waiting_since is None else min(self._waiting_since, since)
 
     def _replace_upcoming(self) -> None:
+        """Mark every upcoming phrase stale and replace the next one now; the later ones follow one per
+        turn of the control loop, so feedback that keeps arriving is answered first."""
         self._dirty = False
-        if not self.transport.running:
-            return
-        for old in list(self.upcoming):
+        self._stale = [p.id for p in self.upcoming] if self.transport.running else []
+        self._replace_stale()
+
+    def _replace_stale(self) -> None:
+        while self._stale:
+            old = next((p for p in self.upcoming if p.id == self._stale[0]), None)
+            del self._stale[0]
+            if old is None:  # it started meanwhile
+                continue
             new = self._new_phrase(old.start_beat)
-            if new.bars != old.bars:  # a new length cannot replace a committed phrase; it follows it
-                break
-            self._commit(new, replaces=old)  # refused when too close to its start: it plays as it is
+            if new.bars != old.bars:  # a new length cannot replace a committed phrase; it follows them
+                self._stale.clear()
+                return
+            if self._commit(new, replaces=old):  # refused when too close to its start: it plays as it is
+                return
 
     def _generate_ahead(self) -> None:
         if not self.transport.running:

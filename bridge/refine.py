@@ -73,27 +73,33 @@ def refine(notes: list[Note], length_beats: float, drum_tracks: tuple[str, ...],
         for group in groups.values():
             kept += sorted(group, key=lambda n: -n.confidence)[: settings.density_cap]
         out = kept
-    if settings.key_lock:
-        allowed = scale_pitch_classes(settings.tonic, settings.mode)
-        out = [n if n.track in drum_tracks else n.with_(pitch=_snap(n.pitch, allowed)) for n in out]
-    if settings.min_note_beats > 0:
-        out = [n if n.track in drum_tracks or n.duration >= settings.min_note_beats
-               else n.with_(duration=min(settings.min_note_beats, length_beats - n.start)) for n in out]
-    # after snapping or lengthening, two notes may share a pitch and overlap: keep the earlier, cut it at the later
-    out.sort(key=lambda n: (n.track, n.pitch, n.start))
-    merged: list[Note] = []
+    # notes are edited as lists [track, pitch, start, duration, velocity, note] and built once at the end
+    allowed = scale_pitch_classes(settings.tonic, settings.mode) if settings.key_lock else None
+    work: list[list] = []
     for n in out:
-        if merged and merged[-1].track == n.track and merged[-1].pitch == n.pitch and merged[-1].end > n.start:
-            if merged[-1].start == n.start:
-                continue
-            merged[-1] = merged[-1].with_(duration=n.start - merged[-1].start)
-        merged.append(n)
-    out = merged
-    if not settings.velocity_from_model:
-        out = [n.with_(velocity=96) for n in out]
+        pitch, duration = n.pitch, n.duration
+        if n.track not in drum_tracks:
+            if allowed is not None:
+                pitch = _snap(pitch, allowed)
+            if settings.min_note_beats > 0 and duration < settings.min_note_beats:
+                duration = min(settings.min_note_beats, length_beats - n.start)
+        work.append([n.track, pitch, n.start, duration, n.velocity if settings.velocity_from_model else 96, n])
+    # after snapping or lengthening, two notes may share a pitch and overlap: keep the earlier, cut it at the later
+    work.sort(key=lambda w: (w[0], w[1], w[2]))
+    merged: list[list] = []
+    for w in work:
+        if merged:
+            last = merged[-1]
+            if last[0] == w[0] and last[1] == w[1] and last[2] + last[3] > w[2]:
+                if last[2] == w[2]:
+                    continue
+                last[3] = w[2] - last[2]
+        merged.append(w)
     if settings.humanize > 0:
-        jitter = rng.normal(0.0, settings.humanize * 40, len(out))
-        out = [n.with_(velocity=int(np.clip(round(n.velocity + j), 1, 127))) for n, j in zip(out, jitter)]
-    out = [n.with_(duration=min(n.duration, length_beats - n.start)) for n in out if n.start < length_beats]
-    out.sort(key=lambda n: (n.start, n.track, n.pitch))
-    return out
+        jitter = rng.normal(0.0, settings.humanize * 40, len(merged))
+        for w, j in zip(merged, jitter.tolist()):
+            w[4] = max(1, min(127, round(w[4] + j)))
+    result = [Note(w[1], w[2], min(w[3], length_beats - w[2]), w[4], w[0], w[5].mute, w[5].confidence)
+              for w in merged if w[2] < length_beats]
+    result.sort(key=lambda n: (n.start, n.track, n.pitch))
+    return result

@@ -12,11 +12,11 @@ import heapq
 import itertools
 import logging
 import math
+import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import mido
 
@@ -28,17 +28,19 @@ __all__ = ["Scheduler"]
 log = logging.getLogger(__name__)
 
 NOTE_OFF, BAR, PHRASE_START, NOTE_ON = range(4)  # order of events that fall on the same beat
-_SPIN = 0.0015  # the last stretch before a deadline is slept in small steps
+REALTIME_PRIORITY = 5  # below JACK's (10 and up), above everything at normal priority
+_SPIN = 0.0015  # the last stretch before a deadline is slept without the lock, precisely
 
 
-@dataclass(order=True)
-class _Event:
+class _Event(NamedTuple):
+    """A timeline entry; a tuple, so the heap compares (beat, order, seq) in C."""
+
     beat: float
     order: int
-    seq: int
-    phrase_id: str = field(compare=False, default="")
-    message: mido.Message | None = field(compare=False, default=None)
-    phrase: Phrase | None = field(compare=False, default=None)
+    seq: int  # unique: later fields are never compared
+    phrase_id: str = ""
+    note: tuple[int, int, int] | None = None  # channel, pitch, velocity
+    phrase: Phrase | None = None
 
 
 class Scheduler:
@@ -58,7 +60,8 @@ class Scheduler:
         self._sounding: dict[tuple[int, int], int] = {}
         self._channels: set[int] = set()
         self._started: set[str] = set()
-        self.lateness: deque[tuple[float, float]] = deque(maxlen=100_000)  # (deadline, sent) of note-ons
+        # (deadline, sent, channel, pitch) of every note-on, for the benchmark
+        self.sent_log: deque[tuple[float, float, int, int]] = deque(maxlen=100_000)
         self._thread = threading.Thread(target=self._run, name="coevo-timing", daemon=True)
         transport.add_listener(self.wake)
 
@@ -83,10 +86,11 @@ class Scheduler:
             if n.mute:
                 continue
             ch = (10 if n.track in drum_tracks else channels.get(n.track, 1)) - 1
-            on = mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)
-            off = mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)
-            events.append(_Event(phrase.start_beat + n.start, NOTE_ON, next(self._seq), phrase.id, on))
-            events.append(_Event(phrase.start_beat + n.end, NOTE_OFF, next(self._seq), phrase.id, off))
+            # messages are built when sent: a phrase that is replaced before it plays costs less
+            events.append(_Event(phrase.start_beat + n.start, NOTE_ON, next(self._seq), phrase.id,
+                                 note=(ch, n.pitch, n.velocity)))
+            events.append(_Event(phrase.start_beat + n.end, NOTE_OFF, next(self._seq), phrase.id,
+                                 note=(ch, n.pitch, 0)))
         with self._cond:
             for e in events:
                 heapq.heappush(self._heap, e)
@@ -125,6 +129,7 @@ class Scheduler:
         self.all_notes_off()
 
     def _run(self) -> None:
+        _realtime_priority()
         while True:
             with self._cond:
                 if self._stop:
@@ -153,8 +158,8 @@ class Scheduler:
             if not running:
                 self.all_notes_off()
                 continue
-            while time.monotonic() < deadline:
-                time.sleep(0.0002)
+            # one precise sleep (clock_nanosleep) to the deadline: every wake-up has to win the GIL back
+            time.sleep(max(0.0, deadline - time.monotonic()))
             self._dispatch_due()
 
     def _dispatch_due(self) -> None:
@@ -173,22 +178,30 @@ class Scheduler:
                 self.on_bar(int(round(e.beat / BEATS_PER_BAR)))
             elif e.order == PHRASE_START and e.phrase is not None:
                 self.on_phrase_start(e.phrase)
-            elif e.message is not None:
-                self._send_note(e)
+            elif e.note is not None:
+                self._send_note(e, *e.note)
 
-    def _send_note(self, e: _Event) -> None:
-        msg = e.message
-        assert msg is not None
-        key = (msg.channel, msg.note)
+    def _send_note(self, e: _Event, channel: int, pitch: int, velocity: int) -> None:
+        key = (channel, pitch)
         with self._cond:
             held = self._sounding.pop(key, 0)
             if e.order == NOTE_ON:
                 self._sounding[key] = 1
-                self._channels.add(msg.channel)
+                self._channels.add(channel)
         if e.order == NOTE_ON:
             if held:  # the same pitch is still sounding: end it first
-                self.send(mido.Message("note_off", channel=msg.channel, note=msg.note, velocity=0))
-            self.send(msg)
-            self.lateness.append((self.transport.time_at(e.beat), time.monotonic()))
+                self.send(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
+            self.send(mido.Message("note_on", channel=channel, note=pitch, velocity=velocity))
+            self.sent_log.append((self.transport.time_at(e.beat), time.monotonic(), channel, pitch))
         elif held:
-            self.send(msg)
+            self.send(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
+
+
+def _realtime_priority() -> None:
+    """Put the calling thread in SCHED_FIFO where the system allows it (Linux, rtprio granted)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))  # 0: this thread
+        log.info("timing thread at realtime priority %d", REALTIME_PRIORITY)
+    except (AttributeError, OSError) as err:
+        log.info("timing thread at normal priority (%s); for tighter timing on Linux grant rtprio "
+                 "(e.g. the audio group in /etc/security/limits.d)", err)
