@@ -34,6 +34,7 @@ __all__ = ["bench_live", "percentiles"]
 
 log = logging.getLogger(__name__)
 
+OFFSET_WINDOW_S = 1.0  # JACK frames vs monotonic clock: offset taken within this distance of each note
 TARGETS = {"phrase_ready_p99_ms": 5.0, "onset_lateness_p99_ms": 2.0}
 
 
@@ -99,34 +100,27 @@ def _pair(sent: list[tuple[float, float, int, int]], captured: list[tuple[int, i
     return np.array(rows).reshape(-1, 3)
 
 
-def _lateness(dump: MidiDump, sent: list[tuple[float, float, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """(deadline, onset lateness, JACK delivery, early count) of every note-on captured at the JACK peer.
+def _lateness(dump: MidiDump, sent: list[tuple[float, float, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(deadline, onset lateness, JACK delivery) of every note-on captured at the JACK peer.
 
-    The peer stamps notes in JACK frames. Frames and the monotonic clock differ by an offset and a
-    small rate error, both removed with a robust (Theil-Sen) line through the quickest delivery
-    (capture - send) in each tenth of the run. Onset lateness (capture - deadline) then holds the
-    daemon's own send lateness plus JACK delivery: up to one period (64 frames, 1.33 ms) with
-    rtmidi, which writes each event at the start of the next cycle, plus the driver's wake-up
-    jitter. The dummy driver catches up after the machine stalls it, stamping a few notes with
-    frames from before they were sent: those are counted as early and read as 0.
+    The peer stamps notes in JACK frames, a clock that wanders against the monotonic one (the
+    dummy driver runs on the machine's timers). The offset between the two is taken locally: the
+    quickest delivery (capture - send) within a second either side of each note. Onset lateness
+    (capture - deadline) is then the daemon's own send lateness plus JACK delivery: up to one
+    period (64 frames, 1.33 ms) with rtmidi, which writes each event at the start of the next
+    cycle, plus the driver's wake-up jitter.
     """
     rows = _pair(sent, sorted(dump.note_ons(), key=lambda e: e[0]))  # stable sort: send order kept
     if len(rows) < 20:
-        return np.empty(0), np.empty(0), np.empty(0), 0
+        return np.empty(0), np.empty(0), np.empty(0)
+    rows = rows[np.argsort(rows[:, 1], kind="stable")]
     deadline, sent_at, captured = rows.T
     delivery = captured - sent_at
-    x = sent_at - sent_at[0]
-    chunks = np.array_split(np.arange(len(rows)), 10)
-    xs = np.array([x[c[np.argmin(delivery[c])]] for c in chunks])
-    ys = np.array([delivery[c].min() for c in chunks])
-    slopes = [(ys[j] - ys[i]) / (xs[j] - xs[i]) for i in range(len(xs)) for j in range(i + 1, len(xs)) if xs[j] > xs[i]]
-    slope = float(np.median(slopes)) if slopes else 0.0
-    offset = float(np.median(ys - slope * xs)) + slope * x
-    delivery = delivery - offset
-    early = int((delivery < -0.0005).sum())
-    delivery = np.maximum(delivery, 0.0)
+    lo = np.searchsorted(sent_at, sent_at - OFFSET_WINDOW_S, side="left")
+    hi = np.searchsorted(sent_at, sent_at + OFFSET_WINDOW_S, side="right")
+    delivery = delivery - np.array([delivery[a:b].min() for a, b in zip(lo, hi)])
     late = np.maximum(sent_at - deadline, 0.0) + delivery
-    return deadline, late, delivery, early
+    return deadline, late, delivery
 
 
 def _flood(port: int, rate: float, axes: tuple[str, ...], stop: Any, sent: Any) -> None:
@@ -219,8 +213,7 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
         finally:
             daemon.stop()
             dump.close()
-        deadlines, late, delivery, early = _lateness(dump, sent)
-        results["jack"]["early_stamped_notes"] = early
+        deadlines, late, delivery = _lateness(dump, sent)
         at_send = np.array([s - d for d, s, _, _ in sent])
         send_deadlines = np.array([d for d, _, _, _ in sent])
 

@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "JACK server, jack_midi_dump and torch.")
     p.add_argument("what", choices=("live",))
     p.add_argument("--out", default="bench-results/live.json", help="JSON results file")
-    p.add_argument("--seconds", type=float, default=20.0, help="length of each timing phase")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of each timing phase (default 30)")
     p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("train", help="train the models on ../shared/data (needs the train extra)",

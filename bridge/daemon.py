@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 LOOKAHEAD_BEATS = 6.0  # generate a phrase at least 1.5 bars before it starts (and a whole phrase ahead, see below)
 NOTE_CHUNK = 64
+STALE_QUIET_S = 0.02
 # commands that change what is generated; with apply = "bar" they wait for the next bar line
 _STATE_CHANGES = {"/coevo/emotion", "/coevo/mood", "/coevo/nudge", "/coevo/feedback/like", "/coevo/feedback/dislike",
                   "/coevo/key", "/coevo/bars", "/coevo/density", "/coevo/snapshot/recall", "/coevo/undo", "cc"}
@@ -199,6 +200,7 @@ class Daemon:
                 item = self.queue.get(timeout=self._idle_timeout())
             except queue.Empty:
                 item = False
+            quiet = item is False  # nothing arrived for the idle timeout
             if item is None:
                 break
             try:
@@ -213,7 +215,7 @@ class Daemon:
                         break
                 if self._dirty:
                     self._replace_upcoming()
-                elif self._stale:
+                elif self._stale and quiet:
                     self._replace_stale()
                 self._generate_ahead()
                 if time.monotonic() - last_check > 1.0:
@@ -224,13 +226,12 @@ class Daemon:
                 log.debug("error handling %r", item, exc_info=True)
 
     def _idle_timeout(self) -> float:
-        if self._stale:
-            return 0.0
+        limit = STALE_QUIET_S if self._stale else 0.25
         if self.next_beat is None or not self.transport.running:
-            return 0.05
+            return min(limit, 0.05)
         lookahead = max(LOOKAHEAD_BEATS, self.state.values.bars * BEATS_PER_BAR)
         due = self.transport.time_at(self.next_beat - lookahead) - time.monotonic()
-        return min(0.25, max(0.001, due))
+        return min(limit, max(0.001, due))
 
     def _handle(self, item: Any) -> None:
         if isinstance(item, Command):
@@ -447,6 +448,9 @@ class Daemon:
 
     def _started(self, phrase: Phrase) -> None:
         self.upcoming = [p for p in self.upcoming if p.id != phrase.id]
+        if self._stale and self.upcoming and self.upcoming[0].id in self._stale:
+            self._stale = self._stale[self._stale.index(self.upcoming[0].id):]
+            self._replace_stale()  # the next to play still predates the last change
         self.last_played = phrase
         if self.session is not None:
             c = self.generator.contract
@@ -495,8 +499,9 @@ class Daemon:
         self._waiting_since = since if self._waiting_since is None else min(self._waiting_since, since)
 
     def _replace_upcoming(self) -> None:
-        """Mark every upcoming phrase stale and replace the next one now; the later ones follow one per
-        turn of the control loop, so feedback that keeps arriving is answered first."""
+        """Mark every upcoming phrase stale and replace the next one now. The later ones follow one at
+        a time once the input has been quiet for STALE_QUIET_S, or when they become the next to play:
+        feedback that keeps arriving is answered first, and not with work it makes obsolete."""
         self._dirty = False
         self._stale = [p.id for p in self.upcoming] if self.transport.running else []
         self._replace_stale()

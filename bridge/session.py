@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import re
+import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import mido
 
@@ -67,7 +69,11 @@ def write_midi(path: Path, notes: Iterable[Note], bpm: float, channels: dict[str
 
 
 class Session:
-    """One run of the daemon; appends to its journal and writes its phrases."""
+    """One run of the daemon; appends to its journal and writes its phrases.
+
+    Writing (and fsync, which can take tens of milliseconds) happens on the session's own writer
+    thread, so the control thread never waits for the disk; ``close()`` writes everything queued.
+    """
 
     def __init__(self, data_dir: Path, config_toml: str, header: dict[str, Any]) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -81,14 +87,35 @@ class Session:
         self.path = path
         (path / "config.toml").write_text(config_toml, encoding="utf-8")
         self._journal = open(path / "journal.jsonl", "a", encoding="utf-8")
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write, name="coevo-session", daemon=True)
+        self._writer.start()
         self.append({"type": "session", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **header})
         log.info("session folder: %s", path)
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Append one journal line, flushed and fsynced."""
-        self._journal.write(json.dumps(record, separators=(",", ":")) + "\n")
+    def _write(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                job()
+            except Exception:  # disk full, folder removed...: logged, and the music goes on
+                log.exception("session %s: a write failed", self.path)
+            finally:
+                self._jobs.task_done()
+        self._jobs.task_done()
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is on disk."""
+        self._jobs.join()
+
+    def _write_line(self, line: str) -> None:
+        self._journal.write(line)
         self._journal.flush()
         os.fsync(self._journal.fileno())
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Queue one journal line; it is written, flushed and fsynced on the writer thread."""
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        self._jobs.put(lambda: self._write_line(line))
 
     def phrase_path(self, phrase_id: str) -> Path:
         if not _SAFE_ID.match(phrase_id):  # ids are ours, but never let one name a path
@@ -97,16 +124,25 @@ class Session:
 
     def record_phrase(self, phrase: Phrase, bpm: float, channels: dict[str, int], tracks: tuple[str, ...],
                       drum_tracks: tuple[str, ...], write_file: bool) -> None:
+        """Queue the phrase's MIDI file (if ``write_file``) and its journal record."""
         if write_file:
-            write_midi(self.phrase_path(phrase.id), phrase.notes, bpm, channels, tracks, drum_tracks)
+            path = self.phrase_path(phrase.id)
+
+            def write_file_job() -> None:
+                write_midi(path, phrase.notes, bpm, channels, tracks, drum_tracks)
+
+            self._jobs.put(write_file_job)
         self.append({"type": "phrase", "id": phrase.id, "beat": phrase.start_beat, "bars": phrase.bars,
                      "bpm": round(bpm, 3), "z": [round(x, 6) for x in phrase.z], "codes": phrase.codes,
                      "emotion": list(phrase.emotion), "seed": phrase.seed, "n_notes": len(phrase.notes),
                      **phrase.meta})
 
     def close(self) -> None:
-        if not self._journal.closed:
+        """Write everything queued, the end record, and close the journal."""
+        if self._writer.is_alive():
             self.append({"type": "end", "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            self._jobs.put(None)
+            self._writer.join()
             self._journal.close()
 
 

@@ -27,6 +27,7 @@ def test_midi_file_reads_back_with_pretty_midi(tmp_path: Path) -> None:
 def test_journal_lines_are_durable_and_torn_tail_is_skipped(tmp_path: Path) -> None:
     s = Session(tmp_path, "bpm = 120.0\n", {"model": "m.onnx"})
     s.append({"type": "feedback", "phrase": "p00001", "like": True})
+    s.flush()
     journal = s.path / "journal.jsonl"
     lines = journal.read_text().splitlines()
     assert [json.loads(line)["type"] for line in lines] == ["session", "feedback"]  # on disk before close
