@@ -42,6 +42,7 @@ __all__ = ["Daemon", "PhraseMaker"]
 log = logging.getLogger(__name__)
 
 LOOKAHEAD_BEATS = 6.0  # generate a phrase at least 1.5 bars before it starts (and a whole phrase ahead, see below)
+OVERLAP_BEATS = 1.0  # ... plus this, so at a phrase boundary a later phrase is always there to take feedback
 NOTE_CHUNK = 64
 STALE_QUIET_S = 0.02
 # commands that change what is generated; with apply = "bar" they wait for the next bar line
@@ -229,8 +230,7 @@ class Daemon:
         limit = STALE_QUIET_S if self._stale else 0.25
         if self.next_beat is None or not self.transport.running:
             return min(limit, 0.05)
-        lookahead = max(LOOKAHEAD_BEATS, self.state.values.bars * BEATS_PER_BAR)
-        due = self.transport.time_at(self.next_beat - lookahead) - time.monotonic()
+        due = self.transport.time_at(self.next_beat - self._lookahead()) - time.monotonic()
         return min(limit, max(0.001, due))
 
     def _handle(self, item: Any) -> None:
@@ -519,6 +519,9 @@ class Daemon:
             if self._commit(new, replaces=old):  # refused when too close to its start: it plays as it is
                 return
 
+    def _lookahead(self) -> float:
+        return max(LOOKAHEAD_BEATS, self.state.values.bars * BEATS_PER_BAR) + OVERLAP_BEATS
+
     def _generate_ahead(self) -> None:
         if not self.transport.running:
             self.next_beat = None
@@ -529,7 +532,7 @@ class Daemon:
             lead = 0.1 * self.transport.bpm / 60.0  # at least 100 ms ahead
             self.next_beat = math.ceil((now + lead) / BEATS_PER_BAR) * BEATS_PER_BAR
         # a next phrase always exists, ready to be replaced the moment feedback arrives
-        lookahead = max(LOOKAHEAD_BEATS, self.state.values.bars * BEATS_PER_BAR)
+        lookahead = self._lookahead()
         while self.next_beat - now <= lookahead:
             phrase = self._new_phrase(self.next_beat)
             self._commit(phrase)
