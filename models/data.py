@@ -16,6 +16,7 @@ import csv
 import hashlib
 import json
 import logging
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,9 @@ CACHE_VERSION = "2"
 
 
 def data_root() -> Path:
-    """``../shared/data`` beside the project checkout (see its README)."""
+    """``$COEVO_DATA`` if set, else ``../shared/data`` beside the project checkout (see its README)."""
+    if os.environ.get("COEVO_DATA"):
+        return Path(os.environ["COEVO_DATA"]).expanduser()
     return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 

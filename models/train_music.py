@@ -28,12 +28,12 @@ from torch import nn
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
 from models.generator import GeneratorConfig, PhraseGenerator
+from models.metrics import BARS, drum_segments, features, segments
 
-__all__ = ["MusicConfig", "Critic", "train_music", "segments", "features"]
+__all__ = ["MusicConfig", "Critic", "train_music"]
 
 log = logging.getLogger(__name__)
 
-BARS = 4
 
 
 @dataclass
@@ -96,23 +96,6 @@ class CodeReader(nn.Module):
         return self.head(self.trunk(x))
 
 
-def segments(songs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-    """Non-overlapping 4-bar segments [n, 4, 3, 16, pitches] of the named songs."""
-    out = []
-    for name in names:
-        bars = songs[name]
-        for s in range(0, len(bars) - BARS + 1, BARS):
-            seg = bars[s:s + BARS]
-            if (seg[:, :2] > 0).any(axis=(1, 2, 3)).all():  # no silent bar in melody + accompaniment
-                out.append(seg)
-    return np.stack(out)
-
-
-def _drum_segments(bars: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-    out = [b[s:s + BARS] for n in names for b in [bars[n]] for s in range(0, len(b) - BARS + 1, BARS)]
-    return np.stack(out)  # [n, 4, 16, pitches]
-
-
 def _to_critic(roll: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
     """[B, bars, tracks, 16, P] activity and velocity -> critic input [B, 2*tracks, bars*16, P]."""
     b = roll.shape[0]
@@ -133,23 +116,6 @@ def _generate(gen: PhraseGenerator, z: torch.Tensor, bar_z: torch.Tensor, emotio
     rep = lambda t: t.repeat_interleave(BARS, dim=0)  # noqa: E731
     roll, vel = gen(rep(z), bar_z.reshape(b * BARS, -1), rep(emotion), rep(codes))
     return roll.view(b, BARS, *roll.shape[1:]), vel.view(b, BARS, *vel.shape[1:])
-
-
-def features(roll: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
-    """Per-segment musical features of [n, bars, tracks, 16, P] activity: what the named axes can mean."""
-    on = roll > threshold
-    pitched = on[:, :, :3]
-    onsets = pitched.copy()
-    onsets[:, :, :, 1:] &= ~pitched[:, :, :, :-1]
-    pitches = np.arange(PITCHES)
-    weight = pitched.sum(axis=(1, 2, 3))
-    mean_pitch = (weight * pitches).sum(1) / np.maximum(weight.sum(1), 1)
-    return {
-        "density": onsets.sum(axis=(1, 2, 3, 4)) / BARS,  # pitched note onsets per bar
-        "register": mean_pitch,  # mean active pitch (index)
-        "rhythm": on[:, :, 3].sum(axis=(1, 2, 3)) / BARS,  # drum hits per bar
-        "polyphony": pitched[:, :, 1].sum(axis=3).mean(axis=(1, 2)),  # accompaniment notes sounding per step
-    }
 
 
 def _name_codes(gen: PhraseGenerator, emotion_pool: np.ndarray, seed: int, n: int = 256) -> tuple[list[str], list[float], dict[str, Any]]:
@@ -196,7 +162,7 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
     songs, split = load_pop909(limit=cfg.songs)
     groove = load_groove(limit=cfg.grooves)
     real = segments(songs, split.train)  # uint8 velocity
-    drums = _drum_segments(groove["bars"], groove["split"] or list(groove["bars"]))
+    drums = drum_segments(groove["bars"], groove["split"] or list(groove["bars"]))
     log.info("%d POP909 segments of 4 bars (train songs %d), %d Groove drum segments", len(real), len(split.train), len(drums))
 
     emo_state = torch.load(emotion_ckpt, weights_only=False)

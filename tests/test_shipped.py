@@ -33,7 +33,7 @@ def test_the_daemon_defaults_to_the_shipped_models() -> None:
 
 def test_raising_each_shipped_axis_raises_the_feature_it_is_named_for() -> None:
     """Measured on the exported ONNX file, with samples the training never drew."""
-    from models.train_music import BARS, features
+    from models.metrics import BARS, features
 
     gen = Generator(shipped_dir() / read_manifest()["models"]["generator"]["file"], ["CPUExecutionProvider"])
     c = gen.contract

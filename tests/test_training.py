@@ -14,7 +14,8 @@ from models.data import PITCH_LOW, STEPS, data_root, load_groove, load_pop909, r
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
 from models.train_emotion import train_emotion
-from models.train_music import MusicConfig, features, train_music
+from models.metrics import features
+from models.train_music import MusicConfig, train_music
 
 pytestmark = pytest.mark.slow
 

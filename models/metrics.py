@@ -1,0 +1,178 @@
+"""Measures of multi-track piano rolls (torch-free): the axis features, MuseGAN's metrics, mgeval's.
+
+Rolls are ``[n, bars, tracks, 16, pitches]`` activity (anything > 0 sounds), tracks as in
+``models.data.TRACKS`` (melody, accompaniment, bass, drums). A pitched note is a run of active steps
+of one pitch; a drum hit is one active cell. On this 16-step grid two MuseGAN metrics need a choice,
+documented here: a *qualified* note lasts at least 2 steps (an eighth note; every note on the grid
+already lasts a 32nd), and the *drum pattern* score is the share of drum hits on eighth-note steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import gaussian_kde
+
+from models.data import PITCH_LOW, STEPS, TRACKS
+
+__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "notes_of", "musegan_metrics",
+           "phrase_histograms", "overlapping_area", "HISTOGRAMS"]
+
+BARS = 4
+PITCHED = (0, 1, 2)  # melody, accompaniment, bass
+DRUMS = 3
+LENGTH_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 10_000)  # note length in steps: [1,2), [2,3), ... [16, inf)
+IOI_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 10_000)  # steps between successive onsets
+HISTOGRAMS = ("pitch_class", "note_length", "ioi", "pitch_range")
+
+
+def segments(songs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """Non-overlapping 4-bar segments [n, 4, 3, 16, pitches] of the named songs."""
+    out = []
+    for name in names:
+        bars = songs[name]
+        for s in range(0, len(bars) - BARS + 1, BARS):
+            seg = bars[s:s + BARS]
+            if (seg[:, :2] > 0).any(axis=(1, 2, 3)).all():  # no silent bar in melody + accompaniment
+                out.append(seg)
+    return np.stack(out)
+
+
+def drum_segments(bars: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """Non-overlapping 4-bar drum segments [n, 4, 16, pitches] of the named Groove beats."""
+    out = [b[s:s + BARS] for n in names for b in [bars[n]] for s in range(0, len(b) - BARS + 1, BARS)]
+    return np.stack(out)
+
+
+def features(roll: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Per-segment musical features of [n, bars, tracks, 16, P] activity: what the named axes can mean."""
+    on = roll > threshold
+    bars = roll.shape[1]
+    pitched = on[:, :, :3]
+    onsets = pitched.copy()
+    onsets[:, :, :, 1:] &= ~pitched[:, :, :, :-1]
+    pitches = np.arange(roll.shape[-1])
+    weight = pitched.sum(axis=(1, 2, 3))
+    mean_pitch = (weight * pitches).sum(1) / np.maximum(weight.sum(1), 1)
+    return {
+        "density": onsets.sum(axis=(1, 2, 3, 4)) / bars,  # pitched note onsets per bar
+        "register": mean_pitch,  # mean active pitch (index)
+        "rhythm": on[:, :, 3].sum(axis=(1, 2, 3)) / bars,  # drum hits per bar
+        "polyphony": pitched[:, :, 1].sum(axis=3).mean(axis=(1, 2)),  # accompaniment notes sounding per step
+    }
+
+
+def notes_of(track: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pitch index, onset step, length in steps) of the notes of one track's [time, pitches] activity."""
+    padded = np.zeros((track.shape[1], track.shape[0] + 2), dtype=np.int8)
+    padded[:, 1:-1] = track.T > 0
+    edges = np.diff(padded, axis=1)
+    pitch, start = np.nonzero(edges == 1)
+    _, end = np.nonzero(edges == -1)
+    return pitch, start, end - start
+
+
+def _tonal_centroid(chroma: np.ndarray) -> np.ndarray:
+    """Harte et al. (2006) 6-D tonal centroid of [n, 12] chroma (rows summing to 1)."""
+    k = np.arange(12)
+    basis = np.stack([np.sin(k * 7 * np.pi / 6), np.cos(k * 7 * np.pi / 6),
+                      np.sin(k * 3 * np.pi / 2), np.cos(k * 3 * np.pi / 2),
+                      0.5 * np.sin(k * 2 * np.pi / 3), 0.5 * np.cos(k * 2 * np.pi / 3)])
+    return chroma @ basis.T
+
+
+def _chroma(bars: np.ndarray) -> np.ndarray:
+    """[n, 16, P] activity -> [n, 12] pitch-class weight."""
+    per_pitch = (bars > 0).sum(axis=1)
+    chroma = np.zeros((len(bars), 12))
+    for p in range(per_pitch.shape[1]):
+        chroma[:, (PITCH_LOW + p) % 12] += per_pitch[:, p]
+    return chroma
+
+
+def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
+    """MuseGAN's metrics of a set of segments: empty bars, used pitch classes, qualified notes,
+    polyphony, drum pattern and tonal distance between track pairs."""
+    on = roll > 0
+    n, bars = on.shape[:2]
+    out: dict[str, float] = {}
+    for t, name in enumerate(TRACKS):
+        out[f"empty_bars.{name}"] = float((~on[:, :, t].any(axis=(2, 3))).mean())
+    for t in PITCHED:
+        name = TRACKS[t]
+        flat = on[:, :, t].reshape(n * bars, STEPS, -1)
+        full = flat.any(axis=1)
+        used = _chroma(flat) > 0
+        nonempty = full.any(axis=1)
+        out[f"pitch_classes_per_bar.{name}"] = float(used[nonempty].sum(axis=1).mean()) if nonempty.any() else 0.0
+        lengths = np.concatenate([notes_of(on[i, :, t].reshape(bars * STEPS, -1))[2] for i in range(n)])
+        out[f"qualified_notes.{name}"] = float((lengths >= 2).mean()) if lengths.size else 0.0
+        sounding = flat.sum(axis=2)
+        out[f"polyphony.{name}"] = float((sounding >= 2).sum() / max((sounding >= 1).sum(), 1))
+    hits = np.nonzero(on[:, :, DRUMS])  # (segment, bar, step, pitch)
+    out["drum_pattern"] = float((hits[2] % 2 == 0).mean()) if hits[0].size else 0.0
+    centroids = {}
+    for t in PITCHED:
+        chroma = _chroma(on[:, :, t].reshape(n * bars, STEPS, -1))
+        total = chroma.sum(axis=1, keepdims=True)
+        centroids[t] = (_tonal_centroid(chroma / np.maximum(total, 1)), total[:, 0] > 0)
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        (ca, ma), (cb, mb) = centroids[a], centroids[b]
+        both = ma & mb
+        dist = np.linalg.norm(ca[both] - cb[both], axis=1)
+        out[f"tonal_distance.{TRACKS[a]}-{TRACKS[b]}"] = float(dist.mean()) if dist.size else 0.0
+    return out
+
+
+def phrase_histograms(roll: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-segment mgeval features of the pitched tracks merged: pitch-class histogram (12), note-length
+    histogram, inter-onset-interval histogram (normalized) and pitch range (semitones)."""
+    on = roll[:, :, list(PITCHED)] > 0
+    n, bars = on.shape[:2]
+    merged = on.transpose(0, 1, 3, 2, 4).reshape(n, bars * STEPS, len(PITCHED), -1)
+    pc = np.zeros((n, 12))
+    lengths = np.zeros((n, len(LENGTH_BINS) - 1))
+    iois = np.zeros((n, len(IOI_BINS) - 1))
+    span = np.zeros((n, 1))
+    for i in range(n):
+        pitch_list, onset_list, length_list = [], [], []
+        for t in range(len(PITCHED)):
+            p, s, ln = notes_of(merged[i, :, t])
+            pitch_list.append(p)
+            onset_list.append(s)
+            length_list.append(ln)
+        pitch, onset, length = (np.concatenate(x) for x in (pitch_list, onset_list, length_list))
+        if pitch.size == 0:
+            continue
+        np.add.at(pc[i], (PITCH_LOW + pitch) % 12, 1)
+        pc[i] /= pc[i].sum()
+        lengths[i] = np.histogram(length, LENGTH_BINS)[0] / length.size
+        gaps = np.diff(np.unique(onset))
+        if gaps.size:
+            iois[i] = np.histogram(gaps, IOI_BINS)[0] / gaps.size
+        span[i, 0] = pitch.max() - pitch.min()
+    return {"pitch_class": pc, "note_length": lengths, "ioi": iois, "pitch_range": span}
+
+
+def _distances(a: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    """Euclidean distances between rows: within ``a`` (each pair once) or from each of ``a`` to each of ``b``."""
+    if b is None:
+        i, j = np.triu_indices(len(a), k=1)
+        return np.linalg.norm(a[i] - a[j], axis=1)
+    return np.linalg.norm(a[:, None] - b[None], axis=2).ravel()
+
+
+def overlapping_area(reference: np.ndarray, candidate: np.ndarray, grid_points: int = 512) -> float:
+    """mgeval's overlapping area: the intra-set distances of ``reference`` and the inter-set distances
+    from ``reference`` to ``candidate`` are smoothed (Gaussian KDE) and the area both share is returned
+    (1: the candidate sits in the reference as the reference sits in itself; 0: apart)."""
+    intra, inter = _distances(reference, None), _distances(reference, candidate)
+    lo, hi = min(intra.min(), inter.min()), max(intra.max(), inter.max())
+    if hi - lo < 1e-9:
+        return 1.0
+    xs = np.linspace(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo), grid_points)
+    densities = []
+    for d in (intra, inter):
+        jitter = d + np.random.default_rng(0).normal(0, 1e-6 * (hi - lo), d.size)  # a KDE needs spread
+        densities.append(gaussian_kde(jitter)(xs))
+    return float(np.trapezoid(np.minimum(*densities), xs))
+
