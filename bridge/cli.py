@@ -124,11 +124,28 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _train_extra(command: str) -> Iterator[None]:
-    """Turn a missing torch or onnx into an error that says what to install."""
+    """Turn a missing training dependency into an error that says what to install."""
     try:
         yield
     except ImportError as err:
-        raise CoevoError(f"`coevo {command}` needs torch and onnx: pip install '.[train]' ({err})") from err
+        raise CoevoError(f"`coevo {command}` needs the train extra: pip install '.[train]' ({err})") from err
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from bridge.generation import resolve_model_path
+
+    with _train_extra("eval"):
+        from models.evaluate import evaluate_music
+    model = resolve_model_path(args.model or "", "generator")
+    emotion = resolve_model_path(args.emotion_model or "", "emotion")
+    if model is None or emotion is None:
+        raise CoevoError("coevo eval music needs a generator and an emotion model: none ships; pass --model and "
+                         "--emotion-model")
+    out = Path(args.out)
+    report = evaluate_music(model, emotion, out, n=args.segments, seed=args.seed, songs_limit=args.songs)
+    sys.stdout.write((out / "report.md").read_text(encoding="utf-8"))
+    print(f"\nreport and plots in {out} ({report['seconds']:.0f} s)")
+    return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -199,13 +216,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_replay)
     p = sub.add_parser("bench", help="benchmarks that print figures and write JSON",
                        description="live: feedback -> phrase ready latency, MIDI onset lateness at a JACK peer "
-                                   "under 200 OSC messages/s, torch vs onnxruntime inference. Needs a running "
-                                   "JACK server, jack_midi_dump and torch.")
+                                   "under 200 OSC messages/s, torch vs onnxruntime inference. Starts a JACK "
+                                   "dummy server if none runs; needs jackd, jack_midi_dump and torch.")
     p.add_argument("what", choices=("live",))
     p.add_argument("--out", default="bench-results/live.json", help="JSON results file")
     p.add_argument("--seconds", type=float, default=30.0, help="length of each timing phase (default 30)")
     p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
     p.set_defaults(func=_cmd_bench)
+    p = sub.add_parser("eval", help="measure a generator against held-out music and baselines (train extra)",
+                       description="music: MuseGAN metrics (empty bars, pitch classes, qualified notes, polyphony, "
+                                   "drum pattern, tonal distance) and mgeval overlapping areas for the test songs, "
+                                   "the model, random notes and a Markov chain; emotion controllability; the effect "
+                                   "of each named axis. Prints the Markdown report; writes it with JSON and PNG plots.")
+    p.add_argument("what", choices=("music",))
+    p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
+    p.add_argument("--emotion-model", dest="emotion_model", help="emotion ONNX file (default: the shipped one)")
+    p.add_argument("--out", default="eval/music", help="report folder (default eval/music)")
+    p.add_argument("-n", "--segments", type=int, default=512, help="4-bar segments per set (default 512)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--songs", type=int, help="use only this many songs and drum files (quick runs)")
+    p.set_defaults(func=_cmd_eval)
     p = sub.add_parser("train", help="train the models on ../shared/data (needs the train extra)",
                        formatter_class=fmt, epilog="the shipped models: coevo train all --out runs/ship --seed 0 "
                                                    "&& coevo ship runs/ship",
@@ -222,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("ship", help="export a training run's models into the package, with the manifest",
                        description="Export RUN/emotion.pt and RUN/generator.pt to ONNX (parity-checked) into "
-                                   "models/shipped/ and write manifest.json (sha256, data, config, seed, time, figures).")
+                                   "models/shipped/, evaluate the generator as `coevo eval music` does (report in "
+                                   "models/shipped/eval/) and write manifest.json (sha256, data, config, seed, "
+                                   "time, figures).")
     p.add_argument("run")
     p.add_argument("--dest", default="models/shipped",
                    help="folder to write to (default: models/shipped, run from the repository root)")

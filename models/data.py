@@ -26,7 +26,7 @@ import numpy as np
 import platformdirs
 
 __all__ = ["PITCH_LOW", "PITCH_HIGH", "STEPS", "TRACKS", "DRUM_CLASSES", "data_root", "load_pop909",
-           "load_groove", "load_vgmidi", "Split", "roll_from_notes"]
+           "load_groove", "load_vgmidi", "VGMidi", "Split", "roll_from_notes"]
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def load_groove(limit: int | None = None, workers: int = 2) -> dict[str, dict[st
             "test": [k for k in beats if split.get(k) == "test"]}
 
 
-def _vgmidi_phrase(path: str) -> np.ndarray | None:
+def _vgmidi_phrase(path: str) -> tuple[np.ndarray, float] | None:
     import pretty_midi
 
     try:
@@ -220,22 +220,35 @@ def _vgmidi_phrase(path: str) -> np.ndarray | None:
         return None
     grid = _step_grid(beats)
     notes = [(n.pitch, n.start, n.end, n.velocity) for i in pm.instruments if not i.is_drum for n in i.notes]
-    return roll_from_notes(notes, grid)
+    return roll_from_notes(notes, grid), float(60.0 / np.median(np.diff(beats)))
 
 
-def load_vgmidi(seed: int = 204) -> tuple[list[np.ndarray], np.ndarray, list[str], Split]:
-    """VGMIDI labelled phrases: rolls [steps, pitches] (one track), labels [n, 2], piece names, by-piece split."""
+@dataclass
+class VGMidi:
+    """VGMIDI labelled phrases: rolls [steps, pitches] (one track), labels [n, 2] (valence, arousal),
+    piece names, tempo (BPM) of each phrase, and the by-piece split."""
+
+    rolls: list[np.ndarray]
+    labels: np.ndarray
+    pieces: list[str]
+    tempos: np.ndarray
+    split: Split
+
+
+def load_vgmidi(seed: int = 204) -> VGMidi:
+    """The labelled VGMIDI phrases, split by piece."""
     root = data_root() / "vgmidi"
     with open(root / "labelled" / "vgmidi_labelled.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    rolls, labels, pieces = [], [], []
+    rolls, labels, pieces, tempos = [], [], [], []
     for r in rows:
-        roll = _vgmidi_phrase(str(root / r["midi"]))
-        if roll is None:
+        phrase = _vgmidi_phrase(str(root / r["midi"]))
+        if phrase is None:
             log.warning("skipped unreadable VGMIDI phrase %s", r["midi"])
             continue
-        rolls.append(roll)
+        rolls.append(phrase[0])
+        tempos.append(phrase[1])
         labels.append((float(r["valence"]), float(r["arousal"])))
         pieces.append(f"{r['game']}/{r['piece']}")
     split = _split(sorted(set(pieces)), seed, valid=0.15, test=0.2)
-    return rolls, np.array(labels, dtype=np.float32), pieces, split
+    return VGMidi(rolls, np.array(labels, dtype=np.float32), pieces, np.array(tempos), split)

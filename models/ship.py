@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import logging
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,18 @@ def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict
             "data": report["data"], "training_seconds": report["training_seconds"], **extra}
 
 
-def ship_run(run: Path, dest: Path) -> dict[str, Any]:
-    """Export ``run/emotion.pt`` and ``run/generator.pt`` to ONNX (parity-checked) and write the manifest."""
+def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:
+    return {"segments": report["segments"], "musegan_model": report["musegan"]["model"],
+            "musegan_test": report["musegan"]["test"], "overlap": report["overlap"],
+            "emotion_control": report["emotion_control"],
+            "axes_named_slope_in_test_std": {k: v["named"] for k, v in report["axes"].items()},
+            "targets": report["targets"]}
+
+
+def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | None = None) -> dict[str, Any]:
+    """Export ``run/emotion.pt`` and ``run/generator.pt`` to ONNX (parity-checked), evaluate the exported
+    generator (``coevo eval music``, report in ``dest/eval/``; ``eval_segments=0`` skips it) and write
+    the manifest."""
     emo_report = json.loads((run / "emotion_report.json").read_text())
     music_report = json.loads((run / "music_report.json").read_text())
     music_config = json.loads((run / "music_config.json").read_text())
@@ -59,6 +70,14 @@ def ship_run(run: Path, dest: Path) -> dict[str, Any]:
     gen_path = export_generator(gen, dest / "generator.onnx", {
         "training_data": music_report["data"], "seed": str(seed),
         "training_steps": str(music_report["steps"])})
+    evaluation = {}
+    if eval_segments > 0:
+        from models.evaluate import evaluate_music
+
+        evaluation = _eval_summary(evaluate_music(gen_path, emo_path, dest / "eval", n=eval_segments,
+                                                  seed=seed, songs_limit=eval_songs))
+        if (run / "music_losses.png").is_file():
+            shutil.copyfile(run / "music_losses.png", dest / "eval" / "music_losses.png")
     manifest = {
         "command": COMMAND, "git_revision": git_revision(),
         "models": {
@@ -66,10 +85,11 @@ def ship_run(run: Path, dest: Path) -> dict[str, Any]:
                 "config": music_config, "code_names": music_report["code_names"],
                 "evaluation": {"features_test_vs_generated": music_report["features_test_vs_generated"],
                                "code_effects": music_report["standardized_slopes"],
-                               "steps": music_report["steps"]}}),
+                               "steps": music_report["steps"], "eval_music": evaluation}}),
             "emotion": _entry(emo_path, emo_report, "emotion", int(emo_report["config"]["seed"]), {
                 "config": emo_report["config"],
                 "evaluation": {"test": emo_report["model_test"], "majority_baseline_test": emo_report["majority_baseline_test"],
+                               "hand_feature_baseline_test": emo_report.get("hand_feature_baseline_test"),
                                "phrases": emo_report["phrases"], "pieces": emo_report["pieces"]}}),
         },
     }

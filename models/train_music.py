@@ -150,6 +150,24 @@ def _name_codes(gen: PhraseGenerator, emotion_pool: np.ndarray, seed: int, n: in
     return [str(n) for n in names], signs, {"standardized_slopes": slopes}
 
 
+def plot_losses(history: list[dict[str, float]], path: Path) -> None:
+    """Loss curves of a run (every 20 steps) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    for ax, key in zip(axes, ("wasserstein", "info", "emotion")):
+        ax.plot(steps, [h[key] for h in history], lw=0.8)
+        ax.set_title(key)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = True) -> dict[str, Any]:
     """Train for ``cfg.steps`` generator steps, checkpointing every minute; returns the training report."""
     from tqdm import tqdm
@@ -282,5 +300,7 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
         "history_tail": history[-3:],
     }
     (out / "music_report.json").write_text(json.dumps(report, indent=1))
+    (out / "music_history.json").write_text(json.dumps(history))
+    plot_losses(history, out / "music_losses.png")
     torch.save({"gen": gen.state_dict(), "signs": signs, "gen_config": asdict(gen.cfg)}, out / "generator.pt")
     return report

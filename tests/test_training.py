@@ -13,7 +13,7 @@ from bridge.generation import EmotionReader, Generator
 from models.data import PITCH_LOW, STEPS, data_root, load_groove, load_pop909, roll_from_notes
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
-from models.train_emotion import train_emotion
+from models.train_emotion import HAND_FEATURES, hand_features, train_emotion
 from models.metrics import features
 from models.train_music import MusicConfig, train_music
 
@@ -64,21 +64,40 @@ def test_folding_code_signs_flips_only_those_axes() -> None:
     torch.testing.assert_close(got, want)
 
 
+def test_hand_features_read_mode_density_register_and_velocity() -> None:
+    major = np.zeros((64, 84), np.uint8)
+    for step, pitch in enumerate([60, 64, 67, 72] * 16):  # C major arpeggio, one note per step
+        major[step, pitch - PITCH_LOW] = 100
+    minor = np.zeros_like(major)
+    for step, pitch in enumerate([57, 60, 64, 69] * 16):  # A minor
+        minor[step, pitch - PITCH_LOW] = 40
+    f_major, f_minor = hand_features(major, 90.0), hand_features(minor, 140.0)
+    named = dict(zip(HAND_FEATURES, f_major))
+    assert named["mode"] > 0 > dict(zip(HAND_FEATURES, f_minor))["mode"]
+    assert named["tempo"] == 90.0 and named["density"] == 1.0 and named["velocity"] == 100.0
+    assert named["register"] == np.mean([60, 64, 67, 72])
+
+
 def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
     report = train_emotion(run, seed=1, epochs=2, width=8)
     assert set(report["model_test"]) == {"valence_sign_acc", "arousal_sign_acc", "quadrant_acc"}
+    assert report["hand_feature_baseline_test"].keys() == report["model_test"].keys()
     music = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=3, songs=10, grooves=10, width=16,
                                                               critic_width=8, batch=8), resume=False)
     assert music["steps"] >= 1 and sorted(music["code_names"]) == sorted(features(np.zeros((1, 4, 4, 16, 84))).keys())
     assert (run / "music.ckpt").is_file()
+    assert (run / "music_losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=5, songs=10, grooves=10, width=16,
                                                                 critic_width=8, batch=8), resume=True)
     assert resumed["steps"] > music["steps"]  # it went on from the checkpoint
     dest = tmp_path / "shipped"
-    manifest = ship_run(run, dest)
+    manifest = ship_run(run, dest, eval_segments=16, eval_songs=10)
     gen = Generator(dest / "generator.onnx", ["CPUExecutionProvider"])
     assert list(gen.contract.code_names) == resumed["code_names"]  # the run shipped is the resumed one
     assert gen.contract.extra["seed"] == "1"
     EmotionReader(dest / "emotion.onnx", ["CPUExecutionProvider"])
     assert manifest["models"]["generator"]["sha256"] and manifest["models"]["emotion"]["evaluation"]["test"]
+    summary = manifest["models"]["generator"]["evaluation"]["eval_music"]
+    assert summary["segments"] == 16 and len(summary["targets"]) == 4
+    assert (dest / "eval" / "report.md").is_file()

@@ -1,0 +1,258 @@
+"""``coevo eval music``: the shipped (or any exported) generator measured against held-out real music.
+
+Four sets of 4-bar, 4-track segments are measured alike: the test songs themselves (POP909 test
+split, paired with Groove test beats), the model (through onnxruntime, as the daemon runs it, at the
+daemon's default density), random notes, and a first-order Markov chain trained on the training
+songs. Then the emotion controls (quadrant accuracy and Spearman correlation, read back by the
+emotion model) and the named axes (slope of the feature each is named after). Writes
+``report.json``, ``report.md`` and PNG plots. Needs numpy, scipy, onnxruntime and matplotlib; no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from bridge.generation import Generator, load_session
+from models.data import STEPS, TRACKS, load_groove, load_pop909
+from models.metrics import (BARS, HISTOGRAMS, PITCHED, drum_segments, features, musegan_metrics,
+                            overlapping_area, phrase_histograms, segments)
+
+__all__ = ["evaluate_music", "markov_baseline", "random_baseline", "model_samples", "TOLERANCE"]
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 0.25  # each MuseGAN metric of the model within +-25% of the test data's
+QUADRANTS = ((0.7, 0.7), (-0.7, 0.7), (-0.7, -0.7), (0.7, -0.7))
+THRESHOLD = 0.5  # the daemon's activity threshold at its default density
+FEATURES = ("density", "register", "rhythm", "polyphony")  # what models.metrics.features measures
+
+
+def test_set(n: int, seed: int, songs_limit: int | None = None) -> np.ndarray:
+    """[n, 4, 4, 16, P] held-out real segments: POP909 test songs with Groove test beats."""
+    songs, split = load_pop909(limit=songs_limit)
+    groove = load_groove(limit=songs_limit)
+    pitched = segments(songs, split.test)
+    drums = drum_segments(groove["bars"], groove["test"] or list(groove["bars"]))
+    rng = np.random.default_rng(seed)
+    i = rng.choice(len(pitched), size=min(n, len(pitched)), replace=False)
+    j = rng.integers(0, len(drums), len(i))
+    return np.concatenate([pitched[i], drums[j][:, :, None]], axis=2)
+
+
+def _track_states(rolls: np.ndarray) -> list[list[bytes]]:
+    """Each segment's step-by-step states of one track ([n, bars, 16, P] -> n lists of 64 keys)."""
+    flat = (rolls > 0).reshape(len(rolls), -1, rolls.shape[-1])
+    return [[np.packbits(step).tobytes() for step in seg] for seg in flat]
+
+
+def markov_baseline(train: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """First-order Markov chain per track over the set of active pitches at each step, trained on
+    ``train`` segments; a state never seen with a successor restarts from a random opening state."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, BARS, len(TRACKS), STEPS, train.shape[-1]), dtype=np.uint8)
+    for t in range(len(TRACKS)):
+        chains: dict[bytes, Counter[bytes]] = defaultdict(Counter)
+        openings: list[bytes] = []
+        for seq in _track_states(train[:, :, t]):
+            openings.append(seq[0])
+            for a, b in zip(seq, seq[1:]):
+                chains[a][b] += 1
+        table = {k: (list(c), np.array(list(c.values()), dtype=np.float64)) for k, c in chains.items()}
+        for i in range(n):
+            state = openings[rng.integers(len(openings))]
+            for s in range(BARS * STEPS):
+                row = np.unpackbits(np.frombuffer(state, dtype=np.uint8))[: train.shape[-1]]
+                out[i, s // STEPS, t, s % STEPS] = row * 100
+                nxt, counts = table.get(state, (None, None))
+                state = (openings[rng.integers(len(openings))] if nxt is None
+                         else nxt[rng.choice(len(nxt), p=counts / counts.sum())])
+    return out
+
+
+def random_baseline(reference: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Random notes: per track and bar as many notes as the reference has on average, uniform pitch
+    within the track's range in the reference, uniform onset, 1-4 steps long (drums: one step)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, BARS, len(TRACKS), STEPS, reference.shape[-1]), dtype=np.uint8)
+    on = reference > 0
+    for t in range(len(TRACKS)):
+        onsets = on[:, :, t].copy()
+        onsets[:, :, 1:] &= ~on[:, :, t, :-1]
+        per_bar = onsets.sum(axis=(2, 3)).mean()
+        used = np.nonzero(on[:, :, t].any(axis=(0, 1, 2)))[0]
+        if used.size == 0:
+            continue
+        for i in range(n):
+            for b in range(BARS):
+                for _ in range(rng.poisson(per_bar)):
+                    p = rng.integers(used.min(), used.max() + 1) if t != 3 else rng.choice(used)
+                    s = int(rng.integers(0, STEPS))
+                    length = 1 if t == 3 else int(rng.integers(1, 5))
+                    out[i, b, t, s:s + length, p] = 100
+    return out
+
+
+def model_samples(gen: Generator, emotion: np.ndarray, seed: int, codes: np.ndarray | None = None) -> np.ndarray:
+    """One 4-bar phrase per row of ``emotion`` [n, 2], as the daemon makes them: [n, 4, 4, 16, P] activity."""
+    c = gen.contract
+    rng = np.random.default_rng(seed)
+    n = len(emotion)
+    z = rng.standard_normal((n, c.latent_size)).astype(np.float32)
+    bar_z = np.concatenate([gen.bar_latents(seed * 100_003 + i, BARS) for i in range(n)])
+    codes = np.zeros((n, len(c.code_names)), np.float32) if codes is None else codes.astype(np.float32)
+    rep = lambda a: np.repeat(a.astype(np.float32), BARS, axis=0)  # noqa: E731
+    rolls = []
+    for lo in range(0, n * BARS, 512):
+        hi = lo + 512
+        roll, _ = gen.run(rep(z)[lo:hi], bar_z[lo:hi], rep(emotion)[lo:hi], rep(codes)[lo:hi])
+        rolls.append(roll)
+    roll = np.concatenate(rolls)
+    return ((roll > THRESHOLD) * 100).astype(np.uint8).reshape(n, BARS, *roll.shape[1:])
+
+
+def _read_emotion(session: Any, rolls: np.ndarray) -> np.ndarray:
+    merged = (rolls[:, :, list(PITCHED)] > 0).any(axis=2).reshape(len(rolls), BARS * STEPS, -1).astype(np.float32)
+    return np.concatenate([session.run(None, {"roll": merged[i:i + 256]})[0] for i in range(0, len(merged), 256)])
+
+
+def _emotion_control(gen: Generator, emotion_model: Path, n: int, seed: int) -> dict[str, Any]:
+    session, _ = load_session(emotion_model, ["CPUExecutionProvider"])
+    hits = []
+    for q, (v, a) in enumerate(QUADRANTS):
+        rolls = model_samples(gen, np.tile([[v, a]], (n, 1)), seed + q)
+        pred = _read_emotion(session, rolls)
+        hits.append(float(((np.sign(pred[:, 0]) == np.sign(v)) & (np.sign(pred[:, 1]) == np.sign(a))).mean()))
+    request = np.random.default_rng(seed).uniform(-1, 1, (4 * n, 2))
+    pred = _read_emotion(session, model_samples(gen, request, seed + 7))
+    return {"quadrant_accuracy": round(float(np.mean(hits)), 4),
+            "per_quadrant": {f"v{v:+.1f} a{a:+.1f}": round(h, 4) for (v, a), h in zip(QUADRANTS, hits)},
+            "spearman_valence": round(float(spearmanr(request[:, 0], pred[:, 0]).statistic), 4),
+            "spearman_arousal": round(float(spearmanr(request[:, 1], pred[:, 1]).statistic), 4),
+            "samples": 8 * n}
+
+
+def _axis_effects(gen: Generator, test_features: dict[str, np.ndarray], n: int, seed: int) -> dict[str, Any]:
+    """Slope of every feature over each axis's values -1..1, in test-set standard deviations per unit;
+    ``named`` is the slope of the feature the axis is named after (None if its name is no feature)."""
+    names = gen.contract.code_names
+    emotion = np.random.default_rng(seed).uniform(-1, 1, (n, 2))
+    values = np.linspace(-1, 1, 5)
+    out = {}
+    for k, name in enumerate(names):
+        means: dict[str, list[float]] = defaultdict(list)
+        for value in values:
+            codes = np.zeros((n, len(names)))
+            codes[:, k] = value
+            for feature, measured in features(model_samples(gen, emotion, seed, codes)).items():
+                means[feature].append(float(measured.mean()))
+        slopes = {f: round(float(np.polyfit(values, m, 1)[0]) / (float(test_features[f].std()) + 1e-9), 4)
+                  for f, m in means.items()}
+        out[name] = {"feature_means": {f: [round(x, 4) for x in m] for f, m in means.items()},
+                     "slopes_in_test_std": slopes, "named": slopes.get(name)}
+    return out
+
+
+def _plots(out: Path, hists: dict[str, dict[str, np.ndarray]]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for feature in ("pitch_class", "note_length", "ioi"):
+        fig, ax = plt.subplots(figsize=(7, 3.2))
+        width = 0.8 / len(hists)
+        for i, (name, h) in enumerate(hists.items()):
+            mean = h[feature].mean(axis=0)
+            ax.bar(np.arange(len(mean)) + i * width, mean, width, label=name)
+        ax.set_title(f"{feature.replace('_', ' ')} histogram (mean over segments)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out / f"hist_{feature}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        written.append(path.name)
+    return written
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    sets = list(report["musegan"])
+    lines = ["# coevo eval music", "", f"Model: `{report['model']}`; {report['segments']} segments of 4 bars per set.",
+             "", "## MuseGAN metrics", "", "| metric | " + " | ".join(sets) + " | model within ±25% |",
+             "|---|" + "---|" * (len(sets) + 1)]
+    for metric in report["musegan"]["test"]:
+        row = [f"{report['musegan'][s][metric]:.3f}" for s in sets]
+        ok = report["within_tolerance"][metric]
+        lines.append(f"| {metric} | " + " | ".join(row) + f" | {'yes' if ok else 'NO'} |")
+    lines += ["", "## Overlapping area with the test set (mgeval)", "",
+              "| feature | " + " | ".join(s for s in sets if s != "test") + " |", "|---|" + "---|" * (len(sets) - 1)]
+    for feature in HISTOGRAMS:
+        lines.append(f"| {feature} | " + " | ".join(f"{report['overlap'][s][feature]:.3f}" for s in sets if s != "test") + " |")
+    e = report["emotion_control"]
+    lines += ["", "## Emotion control", "", f"Quadrant accuracy {e['quadrant_accuracy']:.3f} (chance 0.25); "
+              f"Spearman valence {e['spearman_valence']:.3f}, arousal {e['spearman_arousal']:.3f}.", "",
+              "## Named axes", "", "Slope of each feature per unit of the axis (-1..1), in test-set standard deviations.", "",
+              "| axis | " + " | ".join(FEATURES) + " |", "|---|" + "---|" * len(FEATURES)]
+    for name, a in report["axes"].items():
+        cells = [f"**{a['slopes_in_test_std'][f]:+.3f}**" if f == name else f"{a['slopes_in_test_std'][f]:+.3f}"
+                 for f in FEATURES]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Targets", ""] + [f"- {k}: {'met' if v else 'MISSED'}" for k, v in report["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int = 512, seed: int = 0,
+                   songs_limit: int | None = None) -> dict[str, Any]:
+    """Measure everything, write ``out/report.json``, ``out/report.md`` and plots; return the report."""
+    t0 = time.monotonic()
+    gen = Generator(model, ["CPUExecutionProvider"])
+    log.info("test segments ...")
+    test = test_set(n, seed, songs_limit)
+    n = len(test)
+    songs, split = load_pop909(limit=songs_limit)
+    groove = load_groove(limit=songs_limit)
+    train_pitched = segments(songs, split.train)
+    train_drums = drum_segments(groove["bars"], groove["split"] or list(groove["bars"]))
+    rng = np.random.default_rng(seed + 1)
+    pick = rng.choice(len(train_pitched), size=min(len(train_pitched), 2000), replace=False)
+    train = np.concatenate([train_pitched[pick], train_drums[rng.integers(0, len(train_drums), len(pick))][:, :, None]], axis=2)
+    log.info("model, random and Markov samples ...")
+    sets = {"test": test,
+            "model": model_samples(gen, np.random.default_rng(seed + 2).uniform(-1, 1, (n, 2)), seed + 2),
+            "random": random_baseline(test, n, seed + 3),
+            "markov": markov_baseline(train, n, seed + 4)}
+    musegan = {name: musegan_metrics(rolls) for name, rolls in sets.items()}
+    hists = {name: phrase_histograms(rolls) for name, rolls in sets.items()}
+    overlap = {name: {f: round(overlapping_area(hists["test"][f], hists[name][f]), 4) for f in HISTOGRAMS}
+               for name in sets if name != "test"}
+    within = {m: abs(musegan["model"][m] - musegan["test"][m]) <= TOLERANCE * abs(musegan["test"][m]) + 1e-9
+              for m in musegan["test"]}
+    log.info("emotion control and named axes ...")
+    emotion = _emotion_control(gen, emotion_model, max(n // 4, 16), seed + 5)
+    axes = _axis_effects(gen, features(test), max(n // 4, 16), seed + 6)
+    mean_oa = {name: (o["pitch_class"] + o["note_length"]) / 2 for name, o in overlap.items()}
+    targets = {
+        "every MuseGAN metric within ±25% of the test data": all(within.values()),
+        "pitch-class and note-length overlapping area >= 0.8": overlap["model"]["pitch_class"] >= 0.8
+        and overlap["model"]["note_length"] >= 0.8,
+        "overlapping area better than the Markov baseline": mean_oa["model"] > mean_oa["markov"],
+        "emotion quadrant controllability >= 60%": emotion["quadrant_accuracy"] >= 0.6,
+    }
+    report = {"model": str(model), "emotion_model": str(emotion_model), "segments": n, "seed": seed,
+              "threshold": THRESHOLD, "musegan": {k: {m: round(v, 4) for m, v in d.items()} for k, d in musegan.items()},
+              "within_tolerance": within, "overlap": overlap, "emotion_control": emotion, "axes": axes,
+              "targets": targets, "seconds": round(time.monotonic() - t0, 1)}
+    out.mkdir(parents=True, exist_ok=True)
+    report["plots"] = _plots(out, hists)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(_markdown(report), encoding="utf-8")
+    return report
+

@@ -1,0 +1,138 @@
+"""Music metrics on rolls whose answers are known, the baselines, and `coevo eval music` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bridge.cli import main
+from bridge.generation import Generator
+from models.data import PITCH_LOW, data_root
+from models.evaluate import markov_baseline, random_baseline
+from models.metrics import musegan_metrics, notes_of, overlapping_area, phrase_histograms
+
+P = 84
+
+
+def roll(n: int = 1) -> np.ndarray:
+    return np.zeros((n, 4, 4, 16, P), np.uint8)
+
+
+def test_an_empty_roll_has_only_empty_bars() -> None:
+    m = musegan_metrics(roll(2))
+    assert all(m[f"empty_bars.{t}"] == 1.0 for t in ("melody", "accompaniment", "bass", "drums"))
+
+
+def test_a_held_triad_uses_three_pitch_classes_is_polyphonic_and_qualified() -> None:
+    r = roll()
+    for pitch in (60, 64, 67):
+        r[0, :, 1, :, pitch - PITCH_LOW] = 100  # accompaniment: C major held through every bar
+    m = musegan_metrics(r)
+    assert m["pitch_classes_per_bar.accompaniment"] == 3.0
+    assert m["polyphony.accompaniment"] == 1.0
+    assert m["qualified_notes.accompaniment"] == 1.0
+    assert m["empty_bars.accompaniment"] == 0.0 and m["empty_bars.melody"] == 1.0
+
+
+def test_notes_are_runs_of_steps_and_short_ones_are_not_qualified() -> None:
+    track = np.zeros((16, P), np.uint8)
+    track[0:3, 10] = 1
+    track[8, 10] = 1
+    track[5, 20] = 1
+    pitch, start, length = notes_of(track)
+    assert sorted(zip(pitch.tolist(), start.tolist(), length.tolist())) == [(10, 0, 3), (10, 8, 1), (20, 5, 1)]
+    r = roll()
+    r[0, 0, 0] = track
+    assert musegan_metrics(r)["qualified_notes.melody"] == pytest.approx(1 / 3)
+
+
+def test_tonal_distance_is_zero_for_the_same_harmony_and_grows_for_a_clash() -> None:
+    same, clash = roll(), roll()
+    for r, other in ((same, (60, 64, 67)), (clash, (61, 66, 68))):
+        for pitch in (60, 64, 67):
+            r[0, :, 0, :, pitch - PITCH_LOW] = 100
+        for pitch in other:
+            r[0, :, 1, :, pitch - PITCH_LOW] = 100
+    assert musegan_metrics(same)["tonal_distance.melody-accompaniment"] == pytest.approx(0.0, abs=1e-9)
+    assert musegan_metrics(clash)["tonal_distance.melody-accompaniment"] > 0.5
+
+
+def test_drum_pattern_counts_hits_on_eighth_notes() -> None:
+    on_eighths, off = roll(), roll()
+    on_eighths[0, :, 3, ::2, 36 - PITCH_LOW] = 100
+    off[0, :, 3, 1::2, 36 - PITCH_LOW] = 100
+    assert musegan_metrics(on_eighths)["drum_pattern"] == 1.0
+    assert musegan_metrics(off)["drum_pattern"] == 0.0
+
+
+def test_histograms_of_a_scale() -> None:
+    r = roll()
+    for step, pitch in enumerate([60, 62, 64, 65, 67, 69, 71, 72]):
+        r[0, 0, 0, 2 * step:2 * step + 2, pitch - PITCH_LOW] = 100  # eighth notes
+    h = phrase_histograms(r)
+    assert h["pitch_class"][0][[0, 2, 4, 5, 7, 9, 11]].sum() == pytest.approx(1.0)
+    assert h["pitch_class"][0][0] == pytest.approx(2 / 8)  # C twice
+    assert h["note_length"][0][1] == 1.0  # every note 2 steps long
+    assert h["ioi"][0][1] == 1.0  # every onset 2 steps after the last
+    assert h["pitch_range"][0][0] == 12
+
+
+def test_overlapping_area_is_high_for_the_same_distribution_and_low_for_another() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (120, 3)), rng.normal(0, 1, (120, 3))
+    far = rng.normal(8, 1, (120, 3))
+    assert overlapping_area(a, b) > 0.85
+    assert overlapping_area(a, far) < 0.05
+
+
+def test_markov_baseline_only_plays_states_it_learned_and_follows_its_seed() -> None:
+    rng = np.random.default_rng(1)
+    train = roll(20)
+    for i in range(20):
+        for s in range(0, 64, 4):
+            train[i, s // 16, 0, s % 16:s % 16 + 2, int(rng.integers(30, 40))] = 100
+    out = markov_baseline(train, 8, seed=3)
+    assert np.array_equal(out, markov_baseline(train, 8, seed=3))
+    seen = {tuple(np.flatnonzero(step)) for step in (train[:, :, 0] > 0).reshape(-1, P)}
+    produced = {tuple(np.flatnonzero(step)) for step in (out[:, :, 0] > 0).reshape(-1, P)}
+    assert produced <= seen and len(produced) > 1
+
+
+def test_random_baseline_keeps_each_tracks_range_and_density() -> None:
+    rng = np.random.default_rng(2)
+    ref = roll(50)
+    for i in range(50):
+        for b in range(4):
+            for _ in range(4):
+                ref[i, b, 2, int(rng.integers(0, 16)), int(rng.integers(10, 20))] = 100  # bass only, 4 per bar
+    out = random_baseline(ref, 50, seed=0)
+    pitches = np.nonzero(out[:, :, 2].any(axis=(0, 1, 2)))[0]
+    assert pitches.min() >= 10 and pitches.max() <= 19
+    assert not out[:, :, :2].any() and not out[:, :, 3].any()
+    assert 2.5 < musegan_metrics(out)["pitch_classes_per_bar.bass"] <= musegan_metrics(ref)["pitch_classes_per_bar.bass"] + 1
+
+
+@pytest.mark.slow
+def test_coevo_eval_music_writes_the_report_tables_and_plots(tmp_path: Path, models, capsys: pytest.CaptureFixture[str]) -> None:
+    if not (data_root() / "pop909").is_dir():
+        pytest.fail(f"the evaluation data is missing: {data_root()}")
+    out = tmp_path / "eval"
+    rc = main(["eval", "music", "--model", str(models.generator), "--emotion-model", str(models.emotion),
+               "--out", str(out), "-n", "32", "--songs", "30"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "## MuseGAN metrics" in printed and "| metric | test | model | random | markov |" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["musegan"]) == {"test", "model", "random", "markov"}
+    assert report["musegan"]["test"]["empty_bars.accompaniment"] < 0.5  # real music is rarely silent
+    assert set(report["overlap"]["model"]) == {"pitch_class", "note_length", "ioi", "pitch_range"}
+    assert 0.0 <= report["emotion_control"]["quadrant_accuracy"] <= 1.0
+    code_names = Generator(models.generator, ["CPUExecutionProvider"]).contract.code_names
+    assert list(report["axes"]) == list(code_names)
+    assert len(report["targets"]) == 4
+    for name in report["plots"]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "report.md").read_text().startswith("# coevo eval music")
