@@ -11,6 +11,7 @@ from bridge.config import Config
 from bridge.errors import ModelError
 from bridge.generation import load_session, resolve_model_path
 from bridge.midi_io import fix_hint, open_backend
+from bridge.scheduler import REALTIME_FIX, realtime_available
 from models.shipped import read_manifest
 
 __all__ = ["run_doctor"]
@@ -78,4 +79,9 @@ def run_doctor(cfg: Config) -> int:
     ok &= _line(free, f"OSC port {cfg.osc_host}:{cfg.osc_port} {'is free' if free else 'is taken'}",
                 "stop the other program (or coevo) using it, or pass --osc-port")
     print(f"     events go to {cfg.event_host}:{cfg.event_port}")
+    # timing (advice only: the daemon keeps time at normal priority too, with more jitter under load)
+    if sys.platform.startswith("linux"):
+        why = realtime_available()
+        _line(why is None, "MIDI timing thread can run at realtime priority" if why is None
+              else f"MIDI timing thread will run at normal priority ({why})", REALTIME_FIX)
     return 0 if ok else 1

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 NOTE_OFF, BAR, PHRASE_START, NOTE_ON = range(4)  # order of events that fall on the same beat
 REALTIME_PRIORITY = 5  # below JACK's (10 and up), above everything at normal priority
+REALTIME_FIX = ("for tighter timing on Linux grant realtime priority, e.g. `@audio - rtprio 95` in "
+                "/etc/security/limits.d/audio.conf and your user in the audio group")
 _SPIN = 0.0015  # the last stretch before a deadline is slept without the lock, precisely
 
 
@@ -199,9 +201,27 @@ class Scheduler:
 
 def _realtime_priority() -> None:
     """Put the calling thread in SCHED_FIFO where the system allows it (Linux, rtprio granted)."""
+    error = set_realtime_priority()
+    if error is None:
+        log.info("timing thread at realtime priority %d", REALTIME_PRIORITY)
+    else:
+        log.info("timing thread at normal priority (%s); %s", error, REALTIME_FIX)
+
+
+def set_realtime_priority() -> str | None:
+    """SCHED_FIFO for the calling thread; None on success, else why not."""
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))  # 0: this thread
-        log.info("timing thread at realtime priority %d", REALTIME_PRIORITY)
     except (AttributeError, OSError) as err:
-        log.info("timing thread at normal priority (%s); for tighter timing on Linux grant rtprio "
-                 "(e.g. the audio group in /etc/security/limits.d)", err)
+        return str(err) or type(err).__name__
+    return None
+
+
+def realtime_available() -> str | None:
+    """Whether the timing thread will get realtime priority: None if so, else why not (tried on a
+    short-lived thread, so the caller's own priority is left alone)."""
+    result: list[str | None] = []
+    probe = threading.Thread(target=lambda: result.append(set_realtime_priority()))
+    probe.start()
+    probe.join()
+    return result[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bridge.cli import main
+from bridge.scheduler import realtime_available
 
 
 def test_help_teaches_the_main_job(capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,6 +42,13 @@ def test_doctor_reports_models_midi_and_ports(models, tmp_path: Path) -> None:
     assert "execution providers: " in text and "CPUExecutionProvider" in text
     assert f"[ok] generator model {models.generator}" in text and "code_names = density,register,rhythm,brightness" in text
     assert "[ok] OSC port 127.0.0.1:0 is free" in text
+    if sys.platform.startswith("linux"):
+        policy = os.sched_getscheduler(0)
+        why = realtime_available()
+        assert os.sched_getscheduler(0) == policy  # probed on its own thread
+        expected = ("[ok] MIDI timing thread can run at realtime priority" if why is None
+                    else f"[!!] MIDI timing thread will run at normal priority ({why})")
+        assert expected in text, text
     assert out.returncode == 0, text
 
 
