@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Note", "Phrase", "decode_roll", "BEATS_PER_BAR"]
+__all__ = ["Note", "Phrase", "decode_roll", "note_runs", "BEATS_PER_BAR"]
 
 BEATS_PER_BAR = 4  # the daemon works in 4/4
 
@@ -50,6 +50,16 @@ class Phrase:
         return float(self.bars * BEATS_PER_BAR)
 
 
+def note_runs(active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pitch index, start step, length in steps) of every run of active steps in ``[time, pitches]``,
+    ordered by pitch, then time."""
+    # pad with silence at both ends; rising edges start notes, falling edges end them
+    edges = np.diff(np.pad((active > 0).T.astype(np.int8), ((0, 0), (1, 1))), axis=1)  # [pitches, time + 1]
+    pitch, start = np.nonzero(edges == 1)
+    _, end = np.nonzero(edges == -1)  # same order: per pitch, in time
+    return pitch, start, end - start
+
+
 def decode_roll(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...], drum_tracks: tuple[str, ...],
                 pitch_low: int, threshold: float) -> list[Note]:
     """Turn note activity ``[bars, tracks, steps, pitches]`` into notes.
@@ -70,11 +80,7 @@ def decode_roll(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...],
             s_idx, p_idx = np.nonzero(on)
             lengths = np.ones(s_idx.size, dtype=np.int64)
         else:
-            # pad with silence at both ends; rising edges start notes, falling edges end them
-            edges = np.diff(np.pad(on.T.astype(np.int8), ((0, 0), (1, 1))), axis=1)  # [pitches, time + 1]
-            p_idx, s_idx = np.nonzero(edges == 1)
-            _, e_idx = np.nonzero(edges == -1)  # same order: per pitch, in time
-            lengths = e_idx - s_idx
+            p_idx, s_idx, lengths = note_runs(on)
         v = np.clip(np.rint(vel[t, s_idx, p_idx] * 126) + 1, 1, 127).astype(int).tolist()
         c = act[t, s_idx, p_idx].tolist()
         for s_, p_, n_, v_, c_ in zip(s_idx.tolist(), p_idx.tolist(), lengths.tolist(), v, c):

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import gaussian_kde
 
+from bridge.phrase import note_runs
 from models.data import PITCH_LOW, STEPS, TRACKS
 
-__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "notes_of", "musegan_metrics",
+__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "musegan_metrics",
            "phrase_histograms", "overlapping_area", "HISTOGRAMS"]
 
 BARS = 4
@@ -61,16 +62,6 @@ def features(roll: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
     }
 
 
-def notes_of(track: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pitch index, onset step, length in steps) of the notes of one track's [time, pitches] activity."""
-    padded = np.zeros((track.shape[1], track.shape[0] + 2), dtype=np.int8)
-    padded[:, 1:-1] = track.T > 0
-    edges = np.diff(padded, axis=1)
-    pitch, start = np.nonzero(edges == 1)
-    _, end = np.nonzero(edges == -1)
-    return pitch, start, end - start
-
-
 def _tonal_centroid(chroma: np.ndarray) -> np.ndarray:
     """Harte et al. (2006) 6-D tonal centroid of [n, 12] chroma (rows summing to 1)."""
     k = np.arange(12)
@@ -104,7 +95,7 @@ def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
         used = _chroma(flat) > 0
         nonempty = full.any(axis=1)
         out[f"pitch_classes_per_bar.{name}"] = float(used[nonempty].sum(axis=1).mean()) if nonempty.any() else 0.0
-        lengths = np.concatenate([notes_of(on[i, :, t].reshape(bars * STEPS, -1))[2] for i in range(n)])
+        lengths = np.concatenate([note_runs(on[i, :, t].reshape(bars * STEPS, -1))[2] for i in range(n)])
         out[f"qualified_notes.{name}"] = float((lengths >= 2).mean()) if lengths.size else 0.0
         sounding = flat.sum(axis=2)
         out[f"polyphony.{name}"] = float((sounding >= 2).sum() / max((sounding >= 1).sum(), 1))
@@ -136,7 +127,7 @@ def phrase_histograms(roll: np.ndarray) -> dict[str, np.ndarray]:
     for i in range(n):
         pitch_list, onset_list, length_list = [], [], []
         for t in range(len(PITCHED)):
-            p, s, ln = notes_of(merged[i, :, t])
+            p, s, ln = note_runs(merged[i, :, t])
             pitch_list.append(p)
             onset_list.append(s)
             length_list.append(ln)

@@ -10,9 +10,10 @@ import pytest
 
 from bridge.cli import main
 from bridge.generation import Generator
+from bridge.phrase import note_runs
 from models.data import PITCH_LOW, data_root
 from models.evaluate import markov_baseline, random_baseline
-from models.metrics import musegan_metrics, notes_of, overlapping_area, phrase_histograms
+from models.metrics import musegan_metrics, overlapping_area, phrase_histograms
 
 P = 84
 
@@ -42,7 +43,7 @@ def test_notes_are_runs_of_steps_and_short_ones_are_not_qualified() -> None:
     track[0:3, 10] = 1
     track[8, 10] = 1
     track[5, 20] = 1
-    pitch, start, length = notes_of(track)
+    pitch, start, length = note_runs(track)
     assert sorted(zip(pitch.tolist(), start.tolist(), length.tolist())) == [(10, 0, 3), (10, 8, 1), (20, 5, 1)]
     r = roll()
     r[0, 0, 0] = track
