@@ -49,6 +49,18 @@ class RefineSettings:
     density_cap: int
 
 
+@dataclass(slots=True)
+class _Draft:
+    """A note being refined (mutable; ``Note`` is frozen)."""
+
+    track: str
+    pitch: int
+    start: float
+    duration: float
+    velocity: int
+    source: Note
+
+
 def _snap(pitch: int, allowed: frozenset[int]) -> int:
     for delta in (0, -1, 1, -2, 2):  # nearest scale tone, downwards first on ties
         if (pitch + delta) % 12 in allowed and 0 <= pitch + delta <= 127:
@@ -73,9 +85,9 @@ def refine(notes: list[Note], length_beats: float, drum_tracks: tuple[str, ...],
         for group in groups.values():
             kept += sorted(group, key=lambda n: -n.confidence)[: settings.density_cap]
         out = kept
-    # notes are edited as lists [track, pitch, start, duration, velocity, note] and built once at the end
+    # notes are edited as drafts and built once at the end
     allowed = scale_pitch_classes(settings.tonic, settings.mode) if settings.key_lock else None
-    work: list[list] = []
+    drafts: list[_Draft] = []
     for n in out:
         pitch, duration = n.pitch, n.duration
         if n.track not in drum_tracks:
@@ -83,23 +95,23 @@ def refine(notes: list[Note], length_beats: float, drum_tracks: tuple[str, ...],
                 pitch = _snap(pitch, allowed)
             if settings.min_note_beats > 0 and duration < settings.min_note_beats:
                 duration = min(settings.min_note_beats, length_beats - n.start)
-        work.append([n.track, pitch, n.start, duration, n.velocity if settings.velocity_from_model else 96, n])
+        drafts.append(_Draft(n.track, pitch, n.start, duration, n.velocity if settings.velocity_from_model else 96, n))
     # after snapping or lengthening, two notes may share a pitch and overlap: keep the earlier, cut it at the later
-    work.sort(key=lambda w: (w[0], w[1], w[2]))
-    merged: list[list] = []
-    for w in work:
+    drafts.sort(key=lambda d: (d.track, d.pitch, d.start))
+    merged: list[_Draft] = []
+    for d in drafts:
         if merged:
             last = merged[-1]
-            if last[0] == w[0] and last[1] == w[1] and last[2] + last[3] > w[2]:
-                if last[2] == w[2]:
+            if last.track == d.track and last.pitch == d.pitch and last.start + last.duration > d.start:
+                if last.start == d.start:
                     continue
-                last[3] = w[2] - last[2]
-        merged.append(w)
+                last.duration = d.start - last.start
+        merged.append(d)
     if settings.humanize > 0:
         jitter = rng.normal(0.0, settings.humanize * 40, len(merged))
-        for w, j in zip(merged, jitter.tolist()):
-            w[4] = max(1, min(127, round(w[4] + j)))
-    result = [Note(w[1], w[2], min(w[3], length_beats - w[2]), w[4], w[0], w[5].mute, w[5].confidence)
-              for w in merged if w[2] < length_beats]
+        for d, j in zip(merged, jitter.tolist()):
+            d.velocity = max(1, min(127, round(d.velocity + j)))
+    result = [Note(d.pitch, d.start, min(d.duration, length_beats - d.start), d.velocity, d.track, d.source.mute,
+                   d.source.confidence) for d in merged if d.start < length_beats]
     result.sort(key=lambda n: (n.start, n.track, n.pitch))
     return result
