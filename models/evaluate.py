@@ -35,12 +35,8 @@ THRESHOLD = 0.5  # the daemon's activity threshold at its default density
 FEATURES = ("density", "register", "rhythm", "polyphony")  # what models.metrics.features measures
 
 
-def test_set(n: int, seed: int, songs_limit: int | None = None) -> np.ndarray:
-    """[n, 4, 4, 16, P] held-out real segments: POP909 test songs with Groove test beats."""
-    songs, split = load_pop909(limit=songs_limit)
-    groove = load_groove(limit=songs_limit)
-    pitched = segments(songs, split.test)
-    drums = drum_segments(groove["bars"], groove["test"] or list(groove["bars"]))
+def _paired(pitched: np.ndarray, drums: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """[n, 4, 4, 16, P]: n of the pitched segments (fewer if there are fewer), each with a random drum segment."""
     rng = np.random.default_rng(seed)
     i = rng.choice(len(pitched), size=min(n, len(pitched)), replace=False)
     j = rng.integers(0, len(drums), len(i))
@@ -215,15 +211,13 @@ def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int = 512, se
     t0 = time.monotonic()
     gen = Generator(model, ["CPUExecutionProvider"])
     log.info("test segments ...")
-    test = test_set(n, seed, songs_limit)
-    n = len(test)
     songs, split = load_pop909(limit=songs_limit)
     groove = load_groove(limit=songs_limit)
-    train_pitched = segments(songs, split.train)
-    train_drums = drum_segments(groove["bars"], groove["split"] or list(groove["bars"]))
-    rng = np.random.default_rng(seed + 1)
-    pick = rng.choice(len(train_pitched), size=min(len(train_pitched), 2000), replace=False)
-    train = np.concatenate([train_pitched[pick], train_drums[rng.integers(0, len(train_drums), len(pick))][:, :, None]], axis=2)
+    beats = groove["bars"]
+    # held out: POP909 test songs with Groove test beats; the Markov chain learns from the training ones
+    test = _paired(segments(songs, split.test), drum_segments(beats, groove["test"] or list(beats)), n, seed)
+    n = len(test)
+    train = _paired(segments(songs, split.train), drum_segments(beats, groove["split"] or list(beats)), 2000, seed + 1)
     log.info("model, random and Markov samples ...")
     sets = {"test": test,
             "model": model_samples(gen, np.random.default_rng(seed + 2).uniform(-1, 1, (n, 2)), seed + 2),
