@@ -28,7 +28,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from bridge.config import Config
 from bridge.errors import CoevoError
 from bridge.generation import resolve_model_path
-from bridge.jack_tools import RATE, JackServer, MidiDump, jack_ports
+from bridge.jack_tools import PERIOD, RATE, JackServer, MidiDump, jack_ports
 
 __all__ = ["bench_live", "percentiles"]
 
@@ -179,7 +179,7 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "model": str(path), "targets": TARGETS, "seconds_per_phase": seconds,
-        "jack": {"rate": RATE, "period": 64, "realtime": bool(server.realtime) if server else None},
+        "jack": {"rate": RATE, "period": PERIOD, "realtime": bool(server.realtime) if server else None},
     }
     try:
         print("inference (one phrase of %d bars) ..." % bars, flush=True)

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import IO
 
-__all__ = ["JackServer", "MidiDump", "jack_ports", "RATE"]
+__all__ = ["JackServer", "MidiDump", "jack_ports", "RATE", "PERIOD"]
 
 RATE = 48000
+PERIOD = 64  # frames per cycle: 1.33 ms at RATE
 _LINE = re.compile(r"^\s*(\d+):\s+([0-9a-f]{2})(?:\s+([0-9a-f]{2}))?(?:\s+([0-9a-f]{2}))?")
 
 
@@ -33,7 +34,7 @@ class JackServer:
         self._log: IO[str] = open(log_path, "w")
         env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
         self.proc = subprocess.Popen(["jackd", "-R" if realtime else "--no-realtime", "-n", name, "-d", "dummy",
-                                      "-r", str(RATE), "-p", "64"], stdout=self._log, stderr=subprocess.STDOUT, env=env)
+                                      "-r", str(RATE), "-p", str(PERIOD)], stdout=self._log, stderr=subprocess.STDOUT, env=env)
         os.environ["JACK_DEFAULT_SERVER"] = name
         deadline = time.monotonic() + 10
         while subprocess.run(["jack_lsp"], capture_output=True).returncode != 0:

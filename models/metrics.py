@@ -15,7 +15,7 @@ from scipy.stats import gaussian_kde
 from bridge.phrase import note_runs
 from models.data import PITCH_LOW, STEPS, TRACKS
 
-__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "musegan_metrics",
+__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "chroma", "musegan_metrics",
            "phrase_histograms", "overlapping_area", "HISTOGRAMS"]
 
 BARS = 4
@@ -62,22 +62,22 @@ def features(roll: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
     }
 
 
-def _tonal_centroid(chroma: np.ndarray) -> np.ndarray:
-    """Harte et al. (2006) 6-D tonal centroid of [n, 12] chroma (rows summing to 1)."""
+def _tonal_centroid(weight: np.ndarray) -> np.ndarray:
+    """Harte et al. (2006) 6-D tonal centroid of [n, 12] pitch-class weights (rows summing to 1)."""
     k = np.arange(12)
     basis = np.stack([np.sin(k * 7 * np.pi / 6), np.cos(k * 7 * np.pi / 6),
                       np.sin(k * 3 * np.pi / 2), np.cos(k * 3 * np.pi / 2),
                       0.5 * np.sin(k * 2 * np.pi / 3), 0.5 * np.cos(k * 2 * np.pi / 3)])
-    return chroma @ basis.T
+    return weight @ basis.T
 
 
-def _chroma(bars: np.ndarray) -> np.ndarray:
-    """[n, 16, P] activity -> [n, 12] pitch-class weight."""
-    per_pitch = (bars > 0).sum(axis=1)
-    chroma = np.zeros((len(bars), 12))
+def chroma(rolls: np.ndarray) -> np.ndarray:
+    """[n, steps, P] activity -> [n, 12] pitch-class weight (active steps per pitch class)."""
+    per_pitch = (rolls > 0).sum(axis=1)
+    weight = np.zeros((len(rolls), 12))
     for p in range(per_pitch.shape[1]):
-        chroma[:, (PITCH_LOW + p) % 12] += per_pitch[:, p]
-    return chroma
+        weight[:, (PITCH_LOW + p) % 12] += per_pitch[:, p]
+    return weight
 
 
 def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
@@ -92,7 +92,7 @@ def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
         name = TRACKS[t]
         flat = on[:, :, t].reshape(n * bars, STEPS, -1)
         full = flat.any(axis=1)
-        used = _chroma(flat) > 0
+        used = chroma(flat) > 0
         nonempty = full.any(axis=1)
         out[f"pitch_classes_per_bar.{name}"] = float(used[nonempty].sum(axis=1).mean()) if nonempty.any() else 0.0
         lengths = np.concatenate([note_runs(on[i, :, t].reshape(bars * STEPS, -1))[2] for i in range(n)])
@@ -103,9 +103,9 @@ def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
     out["drum_pattern"] = float((hits[2] % 2 == 0).mean()) if hits[0].size else 0.0
     centroids = {}
     for t in PITCHED:
-        chroma = _chroma(on[:, :, t].reshape(n * bars, STEPS, -1))
-        total = chroma.sum(axis=1, keepdims=True)
-        centroids[t] = (_tonal_centroid(chroma / np.maximum(total, 1)), total[:, 0] > 0)
+        weight = chroma(on[:, :, t].reshape(n * bars, STEPS, -1))
+        total = weight.sum(axis=1, keepdims=True)
+        centroids[t] = (_tonal_centroid(weight / np.maximum(total, 1)), total[:, 0] > 0)
     for a, b in ((0, 1), (0, 2), (1, 2)):
         (ca, ma), (cb, mb) = centroids[a], centroids[b]
         both = ma & mb

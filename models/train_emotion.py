@@ -19,6 +19,7 @@ from torch import nn
 
 from models.data import PITCH_LOW, PITCHES, VGMidi, load_vgmidi
 from models.emotion import EmotionConfig, EmotionModel
+from models.metrics import chroma
 
 __all__ = ["train_emotion", "windows", "WINDOW", "hand_features", "HAND_FEATURES"]
 
@@ -63,11 +64,9 @@ def hand_features(roll: np.ndarray, bpm: float) -> np.ndarray:
     on = roll > 0
     onsets = on.copy()
     onsets[1:] &= ~on[:-1]
-    chroma = np.zeros(12)
-    for p in range(roll.shape[1]):
-        chroma[(PITCH_LOW + p) % 12] += on[:, p].sum()
-    corr = lambda profile: max(np.corrcoef(chroma, np.roll(profile, k))[0, 1] for k in range(12))  # noqa: E731
-    mode = corr(_MAJOR) - corr(_MINOR) if chroma.std() > 0 else 0.0
+    weight12 = chroma(on[None])[0]
+    corr = lambda profile: max(np.corrcoef(weight12, np.roll(profile, k))[0, 1] for k in range(12))  # noqa: E731
+    mode = corr(_MAJOR) - corr(_MINOR) if weight12.std() > 0 else 0.0
     weight = on.sum(axis=0)
     register = float((weight * np.arange(roll.shape[1])).sum() / max(weight.sum(), 1)) + PITCH_LOW
     velocity = float(roll[on].mean()) if on.any() else 0.0
