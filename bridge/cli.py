@@ -163,7 +163,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.kind in ("emotion", "all"):
         report = train_emotion(out, seed=args.seed, epochs=args.epochs)
-        print(f"emotion model: test {report['model_test']}; majority baseline {report['majority_baseline_test']}")
+        print(f"emotion model: test {report['model_test']}; majority baseline {report['majority_baseline_test']}; "
+              f"hand-feature baseline {report['hand_feature_baseline_test']}")
     if args.kind in ("music", "all"):
         emotion = out / "emotion.pt"
         if not emotion.is_file():
@@ -180,8 +181,8 @@ def _cmd_ship(args: argparse.Namespace) -> int:
         from models.ship import ship_run
     dest = Path(args.dest)
     if not dest.is_dir():
-        raise SystemExit(f"coevo ship: {dest} is not a folder; run it from the repository root "
-                         "(it writes models/shipped/ there) or pass --dest")
+        raise CoevoError(f"{dest} is not a folder: `coevo ship` writes models/shipped/ in the repository root; "
+                         "run it there or pass --dest")
     manifest = ship_run(Path(args.run), dest)
     for kind, entry in manifest["models"].items():
         print(f"{kind}: {entry['file']} sha256 {entry['sha256'][:16]}... {entry['bytes'] / 1e6:.2f} MB")
