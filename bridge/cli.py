@@ -12,6 +12,7 @@ from typing import Any, Iterator, Sequence
 
 from bridge.config import Config, config_to_toml, default_config_path, load_config
 from bridge.errors import CoevoError
+from bridge.osc_map import MOODS
 
 __all__ = ["main", "build_parser"]
 
@@ -38,6 +39,9 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", type=Path, help=f"TOML file of settings (default: {default_config_path()} if present)")
     g.add_argument("--model", help="generator ONNX file (default: the shipped model)")
     g.add_argument("--emotion-model", dest="emotion_model", help="emotion ONNX file (default: the shipped one, if any)")
+    g.add_argument("--encoder-model", dest="encoder_model",
+                   help="encoder ONNX file: reads the performer's notes back into z (default: the shipped one, "
+                        "when it fits the generator)")
     g.add_argument("--providers", choices=("auto", "cpu", "cuda", "tensorrt"),
                    help="onnxruntime execution providers: auto picks TensorRT/CUDA when present, else CPU")
     g.add_argument("--midi-out", dest="midi_out", help="send notes to this existing port (prefix match); "
@@ -108,6 +112,111 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(_resolve(args))
 
 
+def _axis_value(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not sep or not name or not -1.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with VALUE in [-1, 1], e.g. density=0.8; got {text!r}")
+    return name.strip(), number
+
+
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not -1.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1]; got {text!r}")
+    return value
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from bridge.clips import ClipMaker, ClipOptions, parse_key_text, read_clip, write_clips
+    from bridge.generation import EmotionReader, Encoder, Generator, choose_providers, resolve_model_path
+    from bridge.refine import RefineSettings
+
+    cfg = load_config(args.config, overrides={"model": args.model, "emotion_model": args.emotion_model,
+                                              "providers": args.providers, "bpm": args.bpm, "density": args.density})
+    try:
+        tonic, mode = parse_key_text(args.key or f"{cfg.key} {cfg.mode}")
+    except ValueError as err:
+        raise CoevoError(f"--key: {err}") from err
+    if not 1 <= args.count <= 100_000:
+        raise CoevoError(f"-n must be 1..100000; got {args.count}")
+    if args.spread is not None and not 0.0 <= args.spread <= 4.0:
+        raise CoevoError(f"--spread must be in [0, 4]; got {args.spread}")
+    if args.mood and (args.valence is not None or args.arousal is not None):
+        raise CoevoError("give either --mood or --valence/--arousal, not both")
+    emotion = MOODS[args.mood] if args.mood else None
+    if args.valence is not None or args.arousal is not None:
+        emotion = (args.valence or 0.0, args.arousal or 0.0)
+    providers = choose_providers(cfg.providers)
+    gen_path = resolve_model_path(cfg.model, "generator")
+    if gen_path is None:
+        raise CoevoError("no generator model ships with this install; pass --model FILE.onnx")
+    generator = Generator(gen_path, providers, threads=2)
+    c = generator.contract
+    tracks = tuple(t.strip() for t in args.tracks.split(",") if t.strip()) if args.tracks else ()
+    unknown = sorted(set(tracks) - set(c.tracks))
+    if unknown:
+        raise CoevoError(f"--tracks: unknown track {', '.join(unknown)}; this model has {', '.join(c.tracks)}")
+    encoder = emotion_reader = like = None
+    if args.like:
+        enc_path = resolve_model_path(args.encoder or "", "encoder")
+        if enc_path is None:
+            raise CoevoError("--like needs an encoder model and none ships with this install; pass --encoder FILE.onnx")
+        encoder = Encoder(enc_path, providers, generator)
+        emo_path = resolve_model_path(cfg.emotion_model, "emotion")
+        emotion_reader = EmotionReader(emo_path, providers) if emo_path else None
+        try:
+            like = read_clip(Path(args.like), c.tracks, c.drum_tracks)
+        except CoevoError as err:
+            raise CoevoError(f"--like: {err}") from err
+    opts = ClipOptions(bars=args.bars, count=args.count, emotion=emotion, axes=dict(args.axis or []), tonic=tonic,
+                       mode=mode, bpm=cfg.bpm, seed=args.seed, spread=args.spread, tracks=tracks,
+                       density=cfg.density, like=like)
+    refine_base = RefineSettings(cfg.key_lock and not args.no_key_lock, tonic, mode, cfg.min_note_beats,
+                                 cfg.velocity_from_model, cfg.humanize, cfg.density_cap)
+    maker = ClipMaker(generator, refine_base, encoder, emotion_reader)
+    clips = maker.make(opts)
+    out = Path(args.out)
+    paths = write_clips(clips, opts, out, c.tracks, c.drum_tracks, cfg.channels, force=args.force)
+    notes = sum(len(x) for x in clips)
+    source = f"variations of {args.like}" if like else f"seed {args.seed}"
+    print(f"wrote {len(paths)} clip(s) of {args.bars} bar(s), {notes / max(1, len(paths)):.0f} notes each on "
+          f"average ({source}) to {out.resolve()}:")
+    for path in paths[:5]:
+        print(f"  {path}")
+    if len(paths) > 5:
+        print(f"  ... {paths[-1]}")
+    return 0
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from bridge.ableton import AbletonLive
+    from bridge.clips import read_clip
+
+    clip = read_clip(Path(args.clip))
+    notes = clip.notes
+    if args.parts:
+        parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+        have = sorted({n.track for n in notes})
+        if not parts & set(have):
+            raise CoevoError(f"--parts: {args.clip} has no part {', '.join(sorted(parts))}; it has {', '.join(have)}")
+        notes = [n for n in notes if n.track in parts]
+    with AbletonLive(args.host, args.port, args.reply_port, timeout=args.timeout) as live:
+        slot = args.slot if args.slot is not None else live.first_empty_slot(args.track)
+        result = live.push(notes, clip.bars * 4.0, args.track, slot, args.name or Path(args.clip).stem,
+                           fire=args.fire, replace=args.replace)
+    print(f"pushed {result.notes} notes ({clip.bars} bar(s)) to Live track {result.track} slot {result.slot} as "
+          f"'{result.name}'{', replacing the clip there' if result.replaced else ''}{', fired' if result.fired else ''}; "
+          f"Live plays at {result.live_tempo:g} BPM")
+    return 0
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from bridge.replay import replay_session
 
@@ -117,9 +226,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.what == "generate":
+        from bridge.bench_clips import bench_generate
+
+        return bench_generate(Path(args.out or "bench-results/generate.json"), clips=args.clips,
+                              model=args.model or "")
     from bridge.bench import bench_live
 
-    return bench_live(out=Path(args.out), seconds=args.seconds, model=args.model or "")
+    return bench_live(out=Path(args.out or "bench-results/live.json"), seconds=args.seconds, model=args.model or "")
 
 
 @contextlib.contextmanager
@@ -159,6 +273,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     with _train_extra("train"):
         from models.train_emotion import train_emotion
+        from models.train_encoder import EncoderTrainConfig, train_encoder
         from models.train_music import MusicConfig, train_music
     out = Path(args.out)
     if args.kind in ("emotion", "all"):
@@ -172,6 +287,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         report = train_music(out, emotion, MusicConfig(seed=args.seed, steps=args.steps, songs=args.songs,
                                                         grooves=args.songs), resume=not args.restart)
         print(f"generator: {report['steps']} steps in {report['training_seconds'] / 60:.1f} min; axes {report['code_names']}")
+    if args.kind in ("encoder", "all"):
+        missing = [p.name for p in (out / "generator.pt", out / "emotion.pt") if not p.is_file()]
+        if missing:
+            raise CoevoError(f"{out} lacks {', '.join(missing)}: the encoder inverts the run's generator; train it "
+                             f"first (coevo train music --out {out})")
+        report = train_encoder(out, EncoderTrainConfig(seed=args.seed, steps=args.encoder_steps, songs=args.songs,
+                                                        grooves=args.songs), resume=not args.restart)
+        scores = report["test_reconstruction"]
+        print(f"encoder: {report['steps']} steps in {report['training_seconds'] / 60:.1f} min; held-out note F1 "
+              f"{scores['encoder']['f1']} (prior mean {scores['prior_mean']['f1']}, random {scores['random']['f1']})")
     print(f"run folder: {out}")
     return 0
 
@@ -209,6 +334,64 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check what the daemon needs and say how to fix each problem.")
     _add_settings(p)
     p.set_defaults(func=_cmd_doctor)
+    p = sub.add_parser("generate", help="write N clips as MIDI files, for your DAW", formatter_class=fmt,
+                       description="Generate clips offline in one batched model run and write them as standard "
+                                   "MIDI files (type 1, 480 PPQ, tempo, time and key signature, one named track per "
+                                   "instrument, drums on channel 10). Same seed and options: byte-identical files.",
+                       epilog="examples:\n"
+                              "  coevo generate --bars 4 -n 16 --mood calm --key \"A minor\" --bpm 96 --seed 7 -o clips/\n"
+                              "  coevo generate --valence -0.5 --arousal 0.8 --axis density=0.8 --tracks melody,bass\n"
+                              "  coevo generate --like clips/coevo_7_003.mid -n 8 -o clips/more/   variations of a clip\n"
+                              "moods: " + ", ".join(sorted(MOODS)))
+    p.add_argument("--bars", type=int, default=4, choices=range(1, 9), metavar="1..8", help="bars per clip (default 4)")
+    p.add_argument("-n", "--count", type=int, default=16, help="number of clips (default 16)")
+    p.add_argument("-o", "--out", default="clips", help="folder to write to (default ./clips)")
+    p.add_argument("--seed", type=int, default=0, help="random seed: same seed and options, same files (default 0)")
+    p.add_argument("--mood", choices=sorted(MOODS), metavar="MOOD",
+                   help="emotion by name (see the list below)")
+    p.add_argument("--valence", type=_unit, help="emotion: valence -1 (negative) .. 1 (positive)")
+    p.add_argument("--arousal", type=_unit, help="emotion: arousal -1 (calm) .. 1 (energetic)")
+    p.add_argument("--axis", type=_axis_value, action="append", metavar="NAME=VALUE",
+                   help="set a named axis in [-1, 1], e.g. density=0.8 (repeatable; names: see coevo doctor)")
+    p.add_argument("--key", help="key and scale, e.g. \"A minor\", \"F# dorian\", Bb, Am (default from config: C major)")
+    p.add_argument("--no-key-lock", dest="no_key_lock", action="store_true", help="let notes leave the key")
+    p.add_argument("--bpm", type=float, help="tempo written into the files (default 120)")
+    p.add_argument("--density", type=float, help="note density 0..1 (default 0.5)")
+    p.add_argument("--spread", type=float, help="how far clips vary: 1.0 samples the whole model (default); with "
+                                                "--like, the distance from the liked clip (default 0.3)")
+    p.add_argument("--tracks", help="comma-separated tracks to include (default: all the model has)")
+    p.add_argument("--like", help="a MIDI clip you liked: generate variations around it (needs the encoder)")
+    p.add_argument("--force", action="store_true", help="overwrite clip files of the same name")
+    p.add_argument("--config", type=Path, help="TOML settings file (refinement, channels, models)")
+    p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
+    p.add_argument("--encoder", help="encoder ONNX file for --like (default: the shipped one)")
+    p.add_argument("--emotion-model", dest="emotion_model", help="emotion ONNX file (default: the shipped one)")
+    p.add_argument("--providers", choices=("auto", "cpu", "cuda", "tensorrt"), help="onnxruntime providers")
+    p.set_defaults(func=_cmd_generate)
+    p = sub.add_parser("live", help="push a MIDI clip into Ableton Live (through AbletonOSC)", formatter_class=fmt,
+                       description="push: write the notes of a MIDI file into a clip slot of Live's session view "
+                                   "through the AbletonOSC Remote Script (install it and select it as a Control "
+                                   "Surface in Live's preferences). The notes keep their places in beats, so the "
+                                   "clip plays at Live's tempo. Live is asked to read the notes back, and the push "
+                                   "fails unless it holds exactly the clip's notes.",
+                       epilog="examples:\n"
+                              "  coevo live push clips/coevo_7_001.mid --track 0 --slot 2 --fire\n"
+                              "  coevo live push clip.mid --track 1 --parts bass      only the bass part, next empty slot\n"
+                              "Tracks and slots count from 0, as in AbletonOSC.")
+    p.add_argument("what", choices=("push",))
+    p.add_argument("clip", help="a MIDI file (e.g. from coevo generate)")
+    p.add_argument("--track", type=int, required=True, help="Live track index, from 0")
+    p.add_argument("--slot", type=int, help="clip slot (scene) index, from 0 (default: the first empty one)")
+    p.add_argument("--name", help="clip name (default: the file name)")
+    p.add_argument("--fire", action="store_true", help="launch the clip once it is written")
+    p.add_argument("--replace", action="store_true", help="overwrite a clip already in the slot")
+    p.add_argument("--parts", help="comma-separated track names of the file to include (default: all)")
+    p.add_argument("--host", default="127.0.0.1", help="where Live runs (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=11000, help="AbletonOSC's port (default 11000)")
+    p.add_argument("--reply-port", dest="reply_port", type=int, default=11001,
+                   help="port AbletonOSC answers on (default 11001)")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each answer (default 2)")
+    p.set_defaults(func=_cmd_live)
     p = sub.add_parser("replay", help="re-render a session from its journal",
                        description="Generate every phrase of a session again from its journal (same model, "
                                    "same z, seed and settings) into SESSION/replay/ and SESSION/replay.mid.")
@@ -218,9 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="benchmarks that print figures and write JSON",
                        description="live: feedback -> phrase ready latency, MIDI onset lateness at a JACK peer "
                                    "under 200 OSC messages/s, torch vs onnxruntime inference. Starts a JACK "
-                                   "dummy server if none runs; needs jackd, jack_midi_dump and torch.")
-    p.add_argument("what", choices=("live",))
-    p.add_argument("--out", default="bench-results/live.json", help="JSON results file")
+                                   "dummy server if none runs; needs jackd, jack_midi_dump and torch.\n"
+                                   "generate: 4-bar clips per second of `coevo generate` (batched) against one clip "
+                                   "per model call, and MIDI files per second. Exit status 1 when a target is missed.")
+    p.add_argument("what", choices=("live", "generate"))
+    p.add_argument("--out", help="JSON results file (default bench-results/<what>.json)")
+    p.add_argument("--clips", type=int, default=2048, help="generate: clips per batched run (default 2048)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of each timing phase (default 30)")
     p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
     p.set_defaults(func=_cmd_bench)
@@ -240,14 +426,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the models on ../shared/data (needs the train extra)",
                        formatter_class=fmt, epilog="the shipped models: coevo train all --out runs/ship --seed 0 "
                                                    "&& coevo ship runs/ship",
-                       description="Train the emotion model (VGMIDI ratings) and the phrase generator (POP909 + "
-                                   "Groove, WGAN-GP with InfoGAN codes). Progress bars, checkpoints every minute, "
-                                   "resume by running the same command again.")
-    p.add_argument("kind", choices=("emotion", "music", "all"))
+                       description="Train the emotion model (VGMIDI ratings), the phrase generator (POP909 + "
+                                   "Groove, WGAN-GP with InfoGAN codes) and the encoder that inverts it (phrase -> "
+                                   "z), in that order: each needs the ones before it in the same run folder. "
+                                   "Progress bars, checkpoints every minute, resume by running the same command again.")
+    p.add_argument("kind", choices=("emotion", "music", "encoder", "all"))
     p.add_argument("--out", default="runs/ship", help="run folder: checkpoints, reports, configs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=150, help="emotion model epochs")
     p.add_argument("--steps", type=int, default=3000, help="generator steps (about 30 min on a 2-core CPU)")
+    p.add_argument("--encoder-steps", dest="encoder_steps", type=int, default=8000,
+                   help="encoder steps (about 8 min on a 2-core CPU)")
     p.add_argument("--songs", type=int, help="use only this many songs and drum files (quick runs)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.set_defaults(func=_cmd_train)

@@ -34,6 +34,7 @@ class Config:
     # models ("" means the shipped model)
     model: str = ""
     emotion_model: str = ""
+    encoder_model: str = ""  # phrase -> z, for --like and for answering the performer
     providers: str = "auto"  # auto | cpu | cuda | tensorrt
     # MIDI ("" means a virtual port of our own); matched by prefix among existing ports
     midi_out: str = ""
@@ -58,6 +59,7 @@ class Config:
     apply: str = "bar"  # bar | now
     variation: float = 0.35  # spread of each phrase's z around the state's z
     emotion_weight: float = 0.3  # how far the performer's notes move the emotion state
+    answer_weight: float = 0.25  # how far the performer's notes pull z toward what the encoder reads in them
     seed: int = 0
     # refinement
     key: str = "C"
@@ -71,19 +73,27 @@ class Config:
     # output
     data_dir: str = field(default_factory=_default_data_dir)
     write_midi: bool = True
+    # Ableton Live through AbletonOSC
+    ableton_push: str = "off"  # off | every (each phrase as it starts) | liked (each phrase you like)
+    ableton_track: int = 0  # Live track (from 0) for those pushes; each goes to its first empty slot
+    ableton_tempo: bool = False  # the internal clock follows Live's tempo
+    ableton_host: str = "127.0.0.1"
+    ableton_port: int = 11000
+    ableton_reply_port: int = 11001
     log_level: str = "INFO"
 
     def validate(self) -> "Config":
         """Raise ConfigError naming the first value out of its allowed range."""
         choices = {"providers": ("auto", "cpu", "cuda", "tensorrt"), "clock": ("internal", "midi", "link"),
-                   "apply": ("bar", "now")}
+                   "apply": ("bar", "now"), "ableton_push": ("off", "every", "liked")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         ranges = {"bpm": (20.0, 400.0), "bars": (1, 8), "alpha": (0.0, 4.0), "variation": (0.0, 4.0),
-                  "emotion_weight": (0.0, 1.0), "min_note_beats": (0.0, 4.0), "humanize": (0.0, 1.0),
+                  "emotion_weight": (0.0, 1.0), "answer_weight": (0.0, 1.0), "min_note_beats": (0.0, 4.0), "humanize": (0.0, 1.0),
                   "density": (0.0, 1.0), "density_cap": (0, 256), "osc_port": (0, 65535),
-                  "event_port": (1, 65535)}  # osc_port 0: any free port
+                  "event_port": (1, 65535), "ableton_track": (0, 999), "ableton_port": (1, 65535),
+                  "ableton_reply_port": (1, 65535)}  # osc_port 0: any free port
         for name, (lo, hi) in ranges.items():
             value = getattr(self, name)
             if not lo <= value <= hi:

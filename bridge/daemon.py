@@ -24,14 +24,16 @@ from typing import Any
 import mido
 import numpy as np
 
+from bridge.ableton import LivePusher, PushResult
 from bridge.config import Config, config_to_toml
 from bridge.errors import InputError, ModelError
-from bridge.generation import EmotionReader, GenerationRequest, Generator, choose_providers, resolve_model_path
+from bridge.generation import (EmotionReader, Encoder, GenerationRequest, Generator, choose_providers,
+                               resolve_model_path)
 from bridge.midi_io import MidiPorts, open_backend
 from bridge.osc_io import Command, OscEndpoint, RateLimitedLog
 from bridge.osc_map import MOODS
-from bridge.phrase import BEATS_PER_BAR, Phrase
-from bridge.refine import RefineSettings, parse_key, refine
+from bridge.phrase import BEATS_PER_BAR, Note, Phrase
+from bridge.refine import RefineSettings, parse_key, refine_table
 from bridge.scheduler import Scheduler
 from bridge.session import Session
 from bridge.state import ControlState
@@ -46,7 +48,7 @@ OVERLAP_BEATS = 1.0  # ... plus this, so at a phrase boundary a later phrase is 
 NOTE_CHUNK = 64
 STALE_QUIET_S = 0.02
 # commands that change what is generated; with apply = "bar" they wait for the next bar line
-_STATE_CHANGES = {"/coevo/emotion", "/coevo/mood", "/coevo/nudge", "/coevo/feedback/like", "/coevo/feedback/dislike",
+_STATE_CHANGES = {"/coevo/emotion", "/coevo/mood", "/coevo/nudge", "/coevo/axis", "/coevo/feedback/like", "/coevo/feedback/dislike",
                   "/coevo/key", "/coevo/bars", "/coevo/density", "/coevo/snapshot/recall", "/coevo/undo", "cc"}
 
 
@@ -58,6 +60,13 @@ class _Bar:
 @dataclass(frozen=True)
 class _Started:
     phrase: Phrase
+
+
+@dataclass(frozen=True)
+class _Pushed:
+    phrase_id: str
+    result: PushResult | None
+    error: str
 
 
 @dataclass(frozen=True)
@@ -82,9 +91,11 @@ class PhraseMaker:
              emotion: tuple[float, float], bars: int, seed: int, threshold: float, tonic: int, mode: str) -> Phrase:
         contract = self.generator.contract
         code_vec = np.array([codes[n] for n in contract.code_names], dtype=np.float32)
-        notes = self.generator.generate(GenerationRequest(z, code_vec, emotion, bars, seed, threshold))
+        table = self.generator.generate(GenerationRequest(z, code_vec, emotion, bars, seed, threshold))
         length = float(bars * BEATS_PER_BAR)
-        notes = refine(notes, length, contract.drum_tracks, self.settings(tonic, mode), np.random.default_rng(seed))
+        table = refine_table(table, contract.tracks, contract.drum_tracks, length, self.settings(tonic, mode),
+                             np.random.default_rng(seed))
+        notes = table.to_notes(contract.tracks, 1)[0]
         return Phrase(phrase_id, bars, notes, [float(x) for x in z], dict(codes), emotion, seed, start_beat,
                       meta={"threshold": round(threshold, 6), "tonic": tonic, "mode": mode})
 
@@ -105,6 +116,7 @@ class Daemon:
         self.emotion = EmotionReader(emo_path, providers) if emo_path else None
         if self.emotion is None:
             log.info("no emotion model: the performer's notes will not move the emotion state")
+        self.encoder = self._load_encoder(providers)
         contract = self.generator.contract
         self.maker = PhraseMaker(self.generator, cfg)
         self.state = ControlState(contract.latent_size, contract.code_names, alpha=cfg.alpha, seed=cfg.seed,
@@ -121,6 +133,7 @@ class Daemon:
         self.follower = MidiClockFollower(self.transport) if cfg.clock == "midi" else None
         self.link = LinkClock(self.transport, cfg.bpm) if cfg.clock == "link" else None
         self.session: Session | None = None
+        self.pusher: LivePusher | None = None  # started on first use, or at start with ableton_push/ableton_tempo
         self.cc_map = dict(cfg.cc_map) or {str(21 + i): axis for i, axis in enumerate(contract.code_names)}
         self.learning: str | None = None
         self.pending: list[Command] = []  # state changes waiting for the bar line
@@ -157,6 +170,8 @@ class Daemon:
             raise RuntimeError("the control thread did not start")
         if self._error is not None:
             raise self._error
+        if self.cfg.ableton_push != "off" or self.cfg.ableton_tempo:
+            self._live_pusher()
         if self.link is not None:
             self.link.start()
         elif self.cfg.clock == "internal" and self.cfg.autostart:
@@ -179,6 +194,8 @@ class Daemon:
         self.queue.put(None)
         self._thread.join(timeout=5)
         self.scheduler.stop()
+        if self.pusher is not None:
+            self.pusher.stop()
         self.osc.stop()
         self.midi.close()
         if self.session is not None:
@@ -242,6 +259,8 @@ class Daemon:
             self._started(item.phrase)
         elif isinstance(item, _Midi):
             self._midi(item.t, item.message)
+        elif isinstance(item, _Pushed):
+            self._pushed(item)
 
     def _command(self, cmd: Command) -> None:
         try:
@@ -261,7 +280,7 @@ class Daemon:
 
     def _check_now(self, cmd: Command) -> None:
         """Reject a bad state change at once, even when it would be applied at the bar line."""
-        if cmd.path == "/coevo/nudge" and cmd.args[0] not in self.state.axis_names:
+        if cmd.path in ("/coevo/nudge", "/coevo/axis") and cmd.args[0] not in self.state.axis_names:
             raise InputError("unknown_axis", f"axis must be one of {', '.join(self.state.axis_names)}; got {cmd.args[0]!r}")
         if cmd.path == "/coevo/key":
             try:
@@ -289,19 +308,24 @@ class Daemon:
         try:
             if p == "/coevo/ping":
                 if cmd.sender is not None:
-                    self.osc.send_to(cmd.sender, "/coevo/pong", (a[0],))
+                    reply_to = (cmd.sender[0], int(a[1])) if len(a) > 1 else cmd.sender  # type: ignore[call-overload]
+                    self.osc.send_to(reply_to, "/coevo/pong", (a[0],))
             elif p == "/coevo/emotion":
                 s.set_emotion(float(a[0]), float(a[1]))  # type: ignore[arg-type]
             elif p == "/coevo/mood":
                 s.set_emotion(*MOODS[str(a[0])])
             elif p == "/coevo/nudge":
                 s.nudge(str(a[0]), float(a[1]))  # type: ignore[arg-type]
+            elif p == "/coevo/axis":
+                s.set_axis(str(a[0]), float(a[1]))  # type: ignore[arg-type]
             elif p == "/coevo/alpha":
                 s.alpha = float(a[0])  # type: ignore[arg-type]
             elif p in ("/coevo/feedback/like", "/coevo/feedback/dislike"):
                 phrase = self._feedback_target(cmd)
                 like = p.endswith("like") and not p.endswith("dislike")
                 s.feedback(np.asarray(phrase.z), like)
+                if like and self.cfg.ableton_push == "liked":
+                    self._push(phrase, self.cfg.ableton_track, None)
                 if self.session is not None:
                     self.session.append({"type": "feedback", "phrase": phrase.id, "like": like,
                                          "beat": round(self.transport.beat_now(), 4)})
@@ -341,6 +365,13 @@ class Daemon:
             elif p == "/coevo/subscribe":
                 if cmd.sender is not None:
                     self.osc.subscribe((cmd.sender[0], int(a[0])))  # type: ignore[call-overload]
+            elif p == "/coevo/clip/push":
+                phrase = self.recent.get(str(a[2])) if len(a) > 2 else (self.last_played or
+                                                                        (self.upcoming[0] if self.upcoming else None))
+                if phrase is None:
+                    raise InputError("unknown_phrase" if len(a) > 2 else "no_phrase",
+                                     f"no recent phrase {a[2]!r}" if len(a) > 2 else "no phrase to push yet")
+                self._push(phrase, int(a[0]), int(a[1]))  # type: ignore[call-overload]
             elif p == "cc":
                 s.set_axis(str(a[0]), float(a[1]))  # type: ignore[arg-type]
         except (ValueError, KeyError) as err:
@@ -407,6 +438,32 @@ class Daemon:
             except (OSError, ValueError, AttributeError) as err:
                 log.warning("ignored unreadable %s: %s", earlier[-1], err)
 
+    # ---- Ableton Live ---------------------------------------------------------------------------
+    def _live_pusher(self) -> LivePusher:
+        if self.pusher is None:
+            c = self.cfg
+            on_tempo = None
+            if c.ableton_tempo and c.clock == "internal":
+                on_tempo = lambda bpm: self.queue.put(Command("/coevo/tempo", (min(400.0, max(20.0, bpm)),),  # noqa: E731
+                                                              None, time.monotonic()))
+            self.pusher = LivePusher(c.ableton_host, c.ableton_port, c.ableton_reply_port,
+                                     lambda pid, result, error: self.queue.put(_Pushed(pid, result, error)), on_tempo)
+        return self.pusher
+
+    def _push(self, phrase: Phrase, track: int, slot: int | None) -> None:
+        self._live_pusher().push(phrase.id, phrase.notes, phrase.length_beats, track, slot)
+
+    def _pushed(self, item: _Pushed) -> None:
+        if item.result is None:
+            self.errors.warn("ableton", f"phrase {item.phrase_id} not pushed to Live: {item.error}")
+            self.osc.broadcast("/coevo/error", ("ableton", f"{item.phrase_id}: {item.error}"))
+            return
+        r = item.result
+        self.osc.broadcast("/coevo/clip/pushed", (item.phrase_id, r.track, r.slot, r.notes))
+        if self.session is not None:
+            self.session.append({"type": "pushed", "phrase": item.phrase_id, "track": r.track, "slot": r.slot,
+                                 "notes": r.notes})
+
     # ---- bar lines and phrases ----------------------------------------------------------------
     def _bar(self, index: int) -> None:
         changed = False
@@ -432,8 +489,26 @@ class Daemon:
             axes += [name, float(value)]
         self.osc.broadcast("/coevo/axes", axes)
 
+    def _load_encoder(self, providers: list[str]) -> Encoder | None:
+        """The encoder that inverts this generator, or None (said why) when there is none that fits."""
+        path = resolve_model_path(self.cfg.encoder_model, "encoder")
+        if path is None:
+            log.info("no encoder model: the performer's notes will not move z")
+            return None
+        try:
+            return Encoder(path, providers, self.generator)
+        except ModelError as err:
+            if self.cfg.encoder_model:
+                raise
+            log.info("the shipped encoder does not fit this generator, so the performer's notes will not move z "
+                     "(%s)", err)
+            return None
+
     def _read_performer(self) -> bool:
-        if self.emotion is None or self.cfg.emotion_weight <= 0 or not self.performer:
+        """Let what the performer played in the last two bars pull the emotion state and z."""
+        use_emotion = self.emotion is not None and self.cfg.emotion_weight > 0
+        use_encoder = self.encoder is not None and self.cfg.answer_weight > 0
+        if not (use_emotion or use_encoder) or not self.performer:
             return False
         now = self.transport.beat_now()
         window = 2 * BEATS_PER_BAR
@@ -441,9 +516,15 @@ class Daemon:
                  for p, s, e in self.performer if (e if e is not None else now) > now - window]
         if not notes:
             return False
-        valence, arousal = self.emotion.read(notes, window)
-        self.state.pull_emotion(valence, arousal, self.cfg.emotion_weight)
-        log.debug("performer reads as valence %.2f arousal %.2f", valence, arousal)
+        if use_emotion:
+            valence, arousal = self.emotion.read(notes, window)  # type: ignore[union-attr]
+            self.state.pull_emotion(valence, arousal, self.cfg.emotion_weight)
+            log.debug("performer reads as valence %.2f arousal %.2f", valence, arousal)
+        if use_encoder:
+            # the performer's notes are read as the generator's first track (melody)
+            played = [Note(p, max(0.0, s), d + min(0.0, s), 100, self.generator.contract.tracks[0]) for p, s, d in notes]
+            z, _, _ = self.encoder.encode(played, window // BEATS_PER_BAR)  # type: ignore[union-attr]
+            self.state.pull_z(z, self.cfg.answer_weight)
         return True
 
     def _started(self, phrase: Phrase) -> None:
@@ -452,6 +533,8 @@ class Daemon:
             self._stale = self._stale[self._stale.index(self.upcoming[0].id):]
             self._replace_stale()  # the next to play still predates the last change
         self.last_played = phrase
+        if self.cfg.ableton_push == "every":
+            self._push(phrase, self.cfg.ableton_track, None)
         if self.session is not None:
             c = self.generator.contract
             self.session.record_phrase(phrase, self.transport.bpm, self.cfg.channels, c.tracks, c.drum_tracks,

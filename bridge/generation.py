@@ -10,11 +10,11 @@ import numpy as np
 import onnxruntime as ort
 
 from bridge.errors import ModelError
-from bridge.phrase import Note, decode_roll
-from models.contract import ContractError, EmotionContract, GeneratorContract, parse_contract
+from bridge.phrase import Note, NoteTable, decode_rolls
+from models.contract import ContractError, EmotionContract, EncoderContract, GeneratorContract, parse_contract
 from models.shipped import sha256_file, shipped_model
 
-__all__ = ["choose_providers", "load_session", "Generator", "EmotionReader", "resolve_model_path"]
+__all__ = ["choose_providers", "load_session", "Generator", "EmotionReader", "Encoder", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,16 @@ def resolve_model_path(configured: str, kind: str) -> Path | None:
     return shipped_model(kind)
 
 
-def load_session(path: Path, providers: list[str]) -> tuple[ort.InferenceSession, GeneratorContract | EmotionContract]:
-    """Open ``path`` with onnxruntime and validate it against the contract.
+def load_session(path: Path, providers: list[str], threads: int = 1) -> tuple[
+        ort.InferenceSession, GeneratorContract | EmotionContract | EncoderContract]:
+    """Open ``path`` with onnxruntime and validate it against the contract. ``threads``: intra-op threads
+    (1 for the live daemon, where phrases are tiny and threads would fight the timing thread).
 
     Raises:
         ModelError: unreadable or corrupt file, or a model that does not fit, with the reason.
     """
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # phrases are tiny; threads would fight the timing thread
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
@@ -69,6 +71,10 @@ def load_session(path: Path, providers: list[str]) -> tuple[ort.InferenceSession
     return session, contract
 
 
+def contract_kind(contract: GeneratorContract | EmotionContract | EncoderContract) -> str:
+    return {GeneratorContract: "generator", EmotionContract: "emotion", EncoderContract: "encoder"}[type(contract)]
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     z: np.ndarray  # [latent]
@@ -82,10 +88,10 @@ class GenerationRequest:
 class Generator:
     """The phrase generator: one batched run per phrase, one row per bar."""
 
-    def __init__(self, path: Path, providers: list[str]) -> None:
-        session, contract = load_session(path, providers)
+    def __init__(self, path: Path, providers: list[str], threads: int = 1) -> None:
+        session, contract = load_session(path, providers, threads)
         if not isinstance(contract, GeneratorContract):
-            raise ModelError(f"{path} is an emotion model; a generator was expected")
+            raise ModelError(f"{path} is an {contract_kind(contract)} model; a generator was expected")
         self.session = session
         self.contract = contract
         self.path = path
@@ -105,14 +111,14 @@ class Generator:
         roll, velocity = self.session.run(None, {"z": z, "bar_z": bar_z, "emotion": emotion, "codes": codes})
         return roll, velocity
 
-    def generate(self, req: GenerationRequest) -> list[Note]:
-        """Generate ``req.bars`` bars as notes (unrefined)."""
+    def generate(self, req: GenerationRequest) -> NoteTable:
+        """Generate ``req.bars`` bars as one phrase's notes (unrefined)."""
         c = self.contract
         z = np.repeat(req.z.astype(np.float32)[None, :], req.bars, axis=0)
         codes = np.repeat(req.codes.astype(np.float32)[None, :], req.bars, axis=0)
         emotion = np.repeat(np.array([req.emotion], dtype=np.float32), req.bars, axis=0)
         roll, velocity = self.run(z, self.bar_latents(req.seed, req.bars), emotion, codes)
-        return decode_roll(roll, velocity, c.tracks, c.drum_tracks, c.pitch_low, req.threshold)
+        return decode_rolls(roll[None], velocity[None], c.tracks, c.drum_tracks, c.pitch_low, req.threshold)
 
 
 class EmotionReader:
@@ -121,7 +127,7 @@ class EmotionReader:
     def __init__(self, path: Path, providers: list[str]) -> None:
         session, contract = load_session(path, providers)
         if not isinstance(contract, EmotionContract):
-            raise ModelError(f"{path} is a generator; an emotion model was expected")
+            raise ModelError(f"{path} is a {contract_kind(contract)} model; an emotion model was expected")
         self.session = session
         self.contract = contract
         self.path = path
@@ -139,3 +145,40 @@ class EmotionReader:
             roll[0, max(a, 0):min(b, steps), p] = 1.0
         valence, arousal = self.session.run(None, {"roll": roll})[0][0]
         return float(valence), float(arousal)
+
+
+class Encoder:
+    """Maps a multi-track phrase back to the generator inputs that make it: z, per-bar bar_z, codes."""
+
+    def __init__(self, path: Path, providers: list[str], generator: Generator) -> None:
+        session, contract = load_session(path, providers)
+        if not isinstance(contract, EncoderContract):
+            raise ModelError(f"{path} is a {contract_kind(contract)} model; an encoder was expected")
+        if contract.generator_sha256 != generator.sha256:
+            raise ModelError(f"{path} was trained to invert the generator with sha256 {contract.generator_sha256[:12]}…, "
+                             f"not {generator.path} ({generator.sha256[:12]}…); train an encoder for this generator "
+                             "(coevo train encoder) or use the generator it ships with")
+        self.session = session
+        self.contract = contract.generator
+        self.path = path
+
+    def roll(self, notes: list[Note], bars: int) -> np.ndarray:
+        """Note activity [1, bars, tracks, steps_per_bar, pitches] of ``notes`` (tracks the model lacks are left out)."""
+        c = self.contract
+        steps_per_beat = c.steps_per_bar / 4
+        total = bars * c.steps_per_bar
+        roll = np.zeros((len(c.tracks), total, c.pitches), dtype=np.float32)
+        index = {t: i for i, t in enumerate(c.tracks)}
+        for n in notes:
+            track = index.get(n.track)
+            if track is None or n.mute or not c.pitch_low <= n.pitch <= c.pitch_high:
+                continue
+            a = int(round(n.start * steps_per_beat))
+            b = max(a + 1, int(round(n.end * steps_per_beat)))
+            roll[track, max(a, 0):min(b, total), n.pitch - c.pitch_low] = 1.0
+        return roll.reshape(len(c.tracks), bars, c.steps_per_bar, c.pitches).transpose(1, 0, 2, 3)[None]
+
+    def encode(self, notes: list[Note], bars: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """z [latent], bar_z [bars, bar_latent], codes [n_codes] of a phrase of ``bars`` bars."""
+        z, bar_z, codes = self.session.run(None, {"roll": self.roll(notes, bars)})
+        return z[0], bar_z[0], codes[0]

@@ -49,11 +49,15 @@ class Address:
 _E = (Arg("valence", "f", -1, 1), Arg("arousal", "f", -1, 1))
 
 INBOUND: dict[str, Address] = {a.path: a for a in (
-    Address("/coevo/ping", (Arg("token", "s"),), "Answered by /coevo/pong with the same token, to the sender."),
+    Address("/coevo/ping", (Arg("token", "s"),), "Answered by /coevo/pong with the same token, to the sender "
+            "(or to the sender's host at reply_port, for clients such as Max's udpsend that cannot receive).",
+            optional=(Arg("reply_port", "i", 1, 65535),)),
     Address("/coevo/emotion", _E, "Set the emotion state (valence, arousal)."),
     Address("/coevo/mood", (Arg("mood", "s", choices=tuple(MOODS)),), "Set the emotion state by name: " + ", ".join(MOODS) + "."),
     Address("/coevo/nudge", (Arg("axis", "s"), Arg("amount", "f", -4, 4)),
             "Move a named axis: value += alpha * amount (axes come from the model's codes)."),
+    Address("/coevo/axis", (Arg("axis", "s"), Arg("value", "f", -1, 1)),
+            "Set a named axis to a value (a dial); /coevo/nudge moves it relatively."),
     Address("/coevo/alpha", (Arg("alpha", "f", 0, 4),), "Step size of every feedback update."),
     Address("/coevo/feedback/like", (), "Move z toward the last phrase's z (or the named phrase's).",
             optional=(Arg("phrase_id", "s"),)),
@@ -75,6 +79,9 @@ INBOUND: dict[str, Address] = {a.path: a for a in (
             "A performer's note (velocity 0 ends it); read by the emotion model."),
     Address("/coevo/learn", (Arg("axis", "s"),), "MIDI learn: the next CC on 'coevo in' controls this axis."),
     Address("/coevo/subscribe", (Arg("port", "i", 1, 65535),), "Send events to the sender's host at this port too."),
+    Address("/coevo/clip/push", (Arg("track", "i", 0, 999), Arg("slot", "i", 0, 999)),
+            "Write the last phrase (or the named one) into Live's clip slot through AbletonOSC; answered by "
+            "/coevo/clip/pushed or /coevo/error.", optional=(Arg("phrase_id", "s"),)),
 )}
 
 _NOTE = (Arg("pitch", "i"), Arg("start_beat", "f"), Arg("duration_beats", "f"), Arg("velocity", "i"), Arg("mute", "i"))
@@ -92,6 +99,8 @@ OUTBOUND: dict[str, Address] = {a.path: a for a in (
             "The control state, at each bar line."),
     Address("/coevo/axes", (), "Named axes and their values, at each bar line.",
             repeat=(Arg("axis", "s"), Arg("value", "f"))),
+    Address("/coevo/clip/pushed", (Arg("id", "s"), Arg("track", "i"), Arg("slot", "i"), Arg("n_notes", "i")),
+            "A phrase is now a clip in Live (Live read its notes back)."),
 )}
 
 _PY_TYPES = {"i": (int,), "f": (float, int), "s": (str,)}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Note", "Phrase", "decode_roll", "note_runs", "BEATS_PER_BAR"]
+__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "note_runs", "track_rank", "BEATS_PER_BAR"]
 
 BEATS_PER_BAR = 4  # the daemon works in 4/4
 
@@ -50,40 +50,93 @@ class Phrase:
         return float(self.bars * BEATS_PER_BAR)
 
 
-def note_runs(active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pitch index, start step, length in steps) of every run of active steps in ``[time, pitches]``,
-    ordered by pitch, then time."""
-    # pad with silence at both ends; rising edges start notes, falling edges end them
-    edges = np.diff(np.pad((active > 0).T.astype(np.int8), ((0, 0), (1, 1))), axis=1)  # [pitches, time + 1]
-    pitch, start = np.nonzero(edges == 1)
-    _, end = np.nonzero(edges == -1)  # same order: per pitch, in time
-    return pitch, start, end - start
+@dataclass(frozen=True)
+class NoteTable:
+    """Notes of any number of phrases as columns, one row per note: the fast path of decoding and refinement.
+
+    ``track`` indexes the ``tracks`` tuple the table was made with; ``start`` and ``duration`` are in beats.
+    """
+
+    phrase: np.ndarray
+    track: np.ndarray
+    pitch: np.ndarray
+    start: np.ndarray
+    duration: np.ndarray
+    velocity: np.ndarray
+    mute: np.ndarray
+    confidence: np.ndarray
+
+    def take(self, index: np.ndarray) -> "NoteTable":
+        """The rows ``index`` (a boolean mask or row numbers), in that order."""
+        return NoteTable(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+    @classmethod
+    def from_notes(cls, notes: list[Note], tracks: tuple[str, ...]) -> "NoteTable":
+        """One phrase's notes; every note's track must be in ``tracks``."""
+        index = {name: i for i, name in enumerate(tracks)}
+        return cls(np.zeros(len(notes), dtype=np.int64), np.array([index[n.track] for n in notes], dtype=np.int64),
+                   np.array([n.pitch for n in notes], dtype=np.int64), np.array([n.start for n in notes], dtype=float),
+                   np.array([n.duration for n in notes], dtype=float),
+                   np.array([n.velocity for n in notes], dtype=np.int64), np.array([n.mute for n in notes], dtype=bool),
+                   np.array([n.confidence for n in notes], dtype=float))
+
+    def to_notes(self, tracks: tuple[str, ...], phrases: int) -> list[list[Note]]:
+        """Each phrase's notes, in row order (rows must be grouped by phrase, in phrase order)."""
+        names = np.array(tracks, dtype=object)[self.track]
+        notes = list(map(Note, self.pitch.tolist(), self.start.tolist(), self.duration.tolist(),
+                         self.velocity.tolist(), names.tolist(), self.mute.tolist(), self.confidence.tolist()))
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(self.phrase, minlength=phrases))]).tolist()
+        return [notes[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def decode_roll(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...], drum_tracks: tuple[str, ...],
-                pitch_low: int, threshold: float) -> list[Note]:
-    """Turn note activity ``[bars, tracks, steps, pitches]`` into notes.
+def track_rank(tracks: tuple[str, ...]) -> np.ndarray:
+    """Each track's place when the track names are sorted: phrases order notes by (start, track name, pitch)."""
+    return np.argsort(np.argsort(np.array(tracks, dtype=object)))
+
+
+def note_runs(active: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every run of active steps in ``[..., time, pitches]``: the leading indices, then pitch index,
+    start step and length in steps, ordered by leading indices, pitch, then time."""
+    on = np.moveaxis(active > 0, -1, -2)  # [..., pitches, time]
+    before = np.zeros_like(on)
+    before[..., 1:] = on[..., :-1]
+    after = np.zeros_like(on)
+    after[..., :-1] = on[..., 1:]
+    *where, start = np.nonzero(on & ~before)  # rising edges start notes
+    end = np.nonzero(on & ~after)[-1]  # the last step of each run, in the same order
+    return (*where, start, end - start + 1)
+
+
+def decode_rolls(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...], drum_tracks: tuple[str, ...],
+                 pitch_low: int, threshold: float) -> NoteTable:
+    """Turn note activity ``[phrases, bars, tracks, steps, pitches]`` into a table of every phrase's notes,
+    ordered by phrase, start, track name, pitch (one pass of array work for the whole batch).
 
     A melodic note starts where activity rises above ``threshold`` and lasts while it stays
     above; a drum hit is one step per active cell. Velocity is read at the onset (0..1 -> 1..127).
     """
-    bars, n_tracks, steps, _ = roll.shape
+    n, bars, n_tracks, steps, _ = roll.shape
     step_beats = BEATS_PER_BAR / steps
-    # join the bars of each track on one time axis: [tracks, time, pitches]
-    act = roll.transpose(1, 0, 2, 3).reshape(n_tracks, bars * steps, -1)
-    vel = velocity.transpose(1, 0, 2, 3).reshape(n_tracks, bars * steps, -1)
-    active = act > threshold
-    notes: list[Note] = []
-    for t, name in enumerate(tracks):
-        on = active[t]
-        if name in drum_tracks:
-            s_idx, p_idx = np.nonzero(on)
-            lengths = np.ones(s_idx.size, dtype=np.int64)
-        else:
-            p_idx, s_idx, lengths = note_runs(on)
-        v = np.clip(np.rint(vel[t, s_idx, p_idx] * 126) + 1, 1, 127).astype(int).tolist()
-        c = act[t, s_idx, p_idx].tolist()
-        for s_, p_, n_, v_, c_ in zip(s_idx.tolist(), p_idx.tolist(), lengths.tolist(), v, c):
-            notes.append(Note(pitch_low + p_, s_ * step_beats, n_ * step_beats, v_, name, confidence=c_))
-    notes.sort(key=lambda n: (n.start, n.track, n.pitch))
-    return notes
+    # join the bars of each track on one time axis: [phrases, tracks, time, pitches]
+    active = (roll > threshold).transpose(0, 2, 1, 3, 4).reshape(n, n_tracks, bars * steps, -1)
+    is_drum = np.array([name in drum_tracks for name in tracks])
+    pitched, drums = np.flatnonzero(~is_drum), np.flatnonzero(is_drum)
+    c_m, t_m, p_m, s_m, n_m = note_runs(active[:, pitched])
+    c_d, t_d, s_d, p_d = np.nonzero(active[:, drums])
+    clip = np.concatenate([c_m, c_d])
+    t_idx = np.concatenate([pitched[t_m], drums[t_d]])
+    p_idx = np.concatenate([p_m, p_d])
+    s_idx = np.concatenate([s_m, s_d])
+    lengths = np.concatenate([n_m, np.ones_like(s_d)])
+    order = np.lexsort((p_idx, track_rank(tracks)[t_idx], s_idx, clip))
+    clip, t_idx, p_idx, s_idx, lengths = clip[order], t_idx[order], p_idx[order], s_idx[order], lengths[order]
+    at = (clip, s_idx // steps, t_idx, s_idx % steps, p_idx)  # the onset cell in the model's layout
+    return NoteTable(clip, t_idx, p_idx + pitch_low, s_idx * step_beats, lengths * step_beats,
+                     np.clip(np.rint(velocity[at] * 126) + 1, 1, 127).astype(np.int64),
+                     np.zeros(len(clip), dtype=bool), roll[at].astype(float))
+
+
+def decode_roll(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...], drum_tracks: tuple[str, ...],
+                pitch_low: int, threshold: float) -> list[Note]:
+    """The notes of one phrase, ``[bars, tracks, steps, pitches]``; see ``decode_rolls``."""
+    return decode_rolls(roll[None], velocity[None], tracks, drum_tracks, pitch_low, threshold).to_notes(tracks, 1)[0]

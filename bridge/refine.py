@@ -1,6 +1,7 @@
 """Refinement of every generated phrase before output: key lock, note length, velocity, density.
 
-Each step is switchable in the configuration; ``refine`` applies them in that order.
+Each step is switchable in the configuration; ``refine_table`` applies them in that order to the notes
+of many phrases at once (array work, no per-note Python); ``refine`` does it for one phrase's notes.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.phrase import BEATS_PER_BAR, Note
+from bridge.phrase import BEATS_PER_BAR, Note, NoteTable, track_rank
 
-__all__ = ["SCALES", "TONICS", "RefineSettings", "parse_key", "refine", "scale_pitch_classes"]
+__all__ = ["SCALES", "TONICS", "RefineSettings", "parse_key", "refine", "refine_table", "scale_pitch_classes"]
 
 TONICS = {"C": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "F": 5, "F#": 6, "GB": 6, "G": 7,
           "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11}
@@ -49,18 +50,6 @@ class RefineSettings:
     density_cap: int
 
 
-@dataclass(slots=True)
-class _Draft:
-    """A note being refined (mutable; ``Note`` is frozen)."""
-
-    track: str
-    pitch: int
-    start: float
-    duration: float
-    velocity: int
-    source: Note
-
-
 def _snap(pitch: int, allowed: frozenset[int]) -> int:
     for delta in (0, -1, 1, -2, 2):  # nearest scale tone, downwards first on ties
         if (pitch + delta) % 12 in allowed and 0 <= pitch + delta <= 127:
@@ -68,50 +57,69 @@ def _snap(pitch: int, allowed: frozenset[int]) -> int:
     return pitch
 
 
-def refine(notes: list[Note], length_beats: float, drum_tracks: tuple[str, ...], settings: RefineSettings,
-           rng: np.random.Generator) -> list[Note]:
-    """Return refined notes; never changes drum pitches; every note ends inside the phrase.
+def _first_seen_rank(keys: np.ndarray) -> np.ndarray:
+    """For each row, the rank of its key among the keys in order of first appearance."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return np.argsort(np.argsort(first))[inverse]
+
+
+def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[str, ...], length_beats: float,
+                 settings: RefineSettings, rng: np.random.Generator) -> NoteTable:
+    """Refine every phrase of ``table`` (each ``length_beats`` long) at once; the result is ordered by phrase,
+    start, track name, pitch. Never changes drum pitches; every note ends inside its phrase.
 
     Order: density cap (keep the most confident notes per bar and track), key lock (snap to the
     nearest scale tone), minimum length (lengthen short notes, but never past the next note of the
-    same pitch), velocity (the model's, or a fixed 96), humanize (gaussian velocity jitter).
+    same pitch), velocity (the model's, or a fixed 96), humanize (gaussian velocity jitter, drawn
+    from ``rng`` phrase after phrase).
     """
-    out = list(notes)
+    rows = np.arange(len(table.pitch))
+    order = rows
     if settings.density_cap > 0:
-        kept: list[Note] = []
-        groups: dict[tuple[str, int], list[Note]] = {}
-        for n in out:
-            groups.setdefault((n.track, int(n.start // BEATS_PER_BAR)), []).append(n)
-        for group in groups.values():
-            kept += sorted(group, key=lambda n: -n.confidence)[: settings.density_cap]
-        out = kept
-    # notes are edited as drafts and built once at the end
-    allowed = scale_pitch_classes(settings.tonic, settings.mode) if settings.key_lock else None
-    drafts: list[_Draft] = []
-    for n in out:
-        pitch, duration = n.pitch, n.duration
-        if n.track not in drum_tracks:
-            if allowed is not None:
-                pitch = _snap(pitch, allowed)
-            if settings.min_note_beats > 0 and duration < settings.min_note_beats:
-                duration = min(settings.min_note_beats, length_beats - n.start)
-        drafts.append(_Draft(n.track, pitch, n.start, duration, n.velocity if settings.velocity_from_model else 96, n))
+        bar = np.floor_divide(table.start, BEATS_PER_BAR).astype(np.int64)
+        group = _first_seen_rank((table.phrase * len(tracks) + table.track) * (bar.max(initial=0) + 1) + bar)
+        order = np.lexsort((rows, -table.confidence, group))  # groups as first seen, most confident first
+        sorted_group = group[order]
+        starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
+        place = rows - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        order = order[place < settings.density_cap]
+    t = table.take(order)
+    pitched = ~np.isin(t.track, [i for i, name in enumerate(tracks) if name in drum_tracks])
+    pitch = t.pitch.copy()
+    duration = t.duration.copy()
+    if settings.key_lock:
+        allowed = scale_pitch_classes(settings.tonic, settings.mode)
+        snapped = np.array([_snap(p, allowed) for p in range(128)], dtype=np.int64)
+        pitch[pitched] = snapped[pitch[pitched]]
+    if settings.min_note_beats > 0:
+        short = pitched & (duration < settings.min_note_beats)
+        duration[short] = np.minimum(settings.min_note_beats, length_beats - t.start[short])
+    velocity = t.velocity.copy() if settings.velocity_from_model else np.full(len(pitch), 96, dtype=np.int64)
     # after snapping or lengthening, two notes may share a pitch and overlap: keep the earlier, cut it at the later
-    drafts.sort(key=lambda d: (d.track, d.pitch, d.start))
-    merged: list[_Draft] = []
-    for d in drafts:
-        if merged:
-            last = merged[-1]
-            if last.track == d.track and last.pitch == d.pitch and last.start + last.duration > d.start:
-                if last.start == d.start:
-                    continue
-                last.duration = d.start - last.start
-        merged.append(d)
+    rank = track_rank(tracks)
+    merged = np.lexsort((np.arange(len(pitch)), t.start, pitch, rank[t.track], t.phrase))
+    same_voice = lambda a, b: (t.phrase[a] == t.phrase[b]) & (t.track[a] == t.track[b]) & (pitch[a] == pitch[b])  # noqa: E731
+    keep = np.ones(len(merged), dtype=bool)
+    keep[1:] = ~(same_voice(merged[1:], merged[:-1]) & (t.start[merged[1:]] == t.start[merged[:-1]]))
+    merged = merged[keep]
+    nxt, cur = merged[1:], merged[:-1]
+    cut = same_voice(cur, nxt) & (t.start[cur] + duration[cur] > t.start[nxt])
+    duration[cur[cut]] = t.start[nxt[cut]] - t.start[cur[cut]]
+    velocity = velocity[merged]
     if settings.humanize > 0:
         jitter = rng.normal(0.0, settings.humanize * 40, len(merged))
-        for d, j in zip(merged, jitter.tolist()):
-            d.velocity = max(1, min(127, round(d.velocity + j)))
-    result = [Note(d.pitch, d.start, min(d.duration, length_beats - d.start), d.velocity, d.track, d.source.mute,
-                   d.source.confidence) for d in merged if d.start < length_beats]
-    result.sort(key=lambda n: (n.start, n.track, n.pitch))
-    return result
+        velocity = np.clip(np.rint(velocity + jitter), 1, 127).astype(np.int64)
+    out = NoteTable(t.phrase[merged], t.track[merged], pitch[merged], t.start[merged], duration[merged], velocity,
+                    t.mute[merged], t.confidence[merged])
+    out = out.take(out.start < length_beats)
+    out = NoteTable(out.phrase, out.track, out.pitch, out.start, np.minimum(out.duration, length_beats - out.start),
+                    out.velocity, out.mute, out.confidence)
+    return out.take(np.lexsort((out.pitch, rank[out.track], out.start, out.phrase)))
+
+
+def refine(notes: list[Note], length_beats: float, drum_tracks: tuple[str, ...], settings: RefineSettings,
+           rng: np.random.Generator) -> list[Note]:
+    """One phrase's notes, refined as ``refine_table`` does; ordered by start, track name, pitch."""
+    tracks = tuple(sorted({n.track for n in notes}))
+    table = refine_table(NoteTable.from_notes(notes, tracks), tracks, drum_tracks, length_beats, settings, rng)
+    return table.to_notes(tracks, 1)[0]

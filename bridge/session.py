@@ -33,13 +33,21 @@ class SessionError(ValueError):
 
 
 def write_midi(path: Path, notes: Iterable[Note], bpm: float, channels: dict[str, int], tracks: Iterable[str],
-               drum_tracks: Iterable[str] = (), offset_beats: float = 0.0) -> Path:
-    """Write a type-1 MIDI file at 480 PPQ: tempo and 4/4 meta, one named track per instrument."""
+               drum_tracks: Iterable[str] = (), offset_beats: float = 0.0, key: str | None = None,
+               length_beats: float | None = None) -> Path:
+    """Write a type-1 MIDI file at 480 PPQ: tempo and 4/4 meta (and a key signature such as 'Am' when
+    ``key`` is given), one named track per instrument. With ``length_beats`` every track ends there,
+    so a DAW imports a clip of the full length even when its last bar is quiet."""
     mid = mido.MidiFile(type=1, ticks_per_beat=PPQ)
     meta = mido.MidiTrack()
     meta.append(mido.MetaMessage("track_name", name="coevo", time=0))
     meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
     meta.append(mido.MetaMessage("time_signature", numerator=BEATS_PER_BAR, denominator=4, time=0))
+    if key is not None:
+        meta.append(mido.MetaMessage("key_signature", key=key, time=0))
+    end = round(length_beats * PPQ) if length_beats is not None else None
+    if end is not None:
+        meta.append(mido.MetaMessage("end_of_track", time=end))
     mid.tracks.append(meta)
     notes = list(notes)
     drums = set(drum_tracks)
@@ -60,6 +68,8 @@ def write_midi(path: Path, notes: Iterable[Note], bpm: float, channels: dict[str
         for tick, _, msg in events:
             track.append(msg.copy(time=tick - now))
             now = tick
+        if end is not None:
+            track.append(mido.MetaMessage("end_of_track", time=max(0, end - now)))
         mid.tracks.append(track)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".mid.tmp")

@@ -108,6 +108,12 @@ class ControlState:
         z_new = z + (self.alpha if like else -self.alpha) * u
         self._set(replace(self.values, z=tuple(float(x) for x in z_new)))
 
+    def pull_z(self, target: np.ndarray, weight: float) -> None:
+        """Move z ``weight`` of the way toward ``target`` (what the performer played, as the encoder reads it)."""
+        z = np.asarray(self.values.z)
+        z_new = z + weight * (np.asarray(target, dtype=np.float64) - z)
+        self._set(replace(self.values, z=tuple(float(x) for x in z_new)))
+
     def set_emotion(self, valence: float, arousal: float) -> None:
         self._set(replace(self.values, valence=_clip(valence), arousal=_clip(arousal)))
 

@@ -19,13 +19,14 @@ import onnxruntime as ort
 import torch
 
 from models.contract import (
-    EMOTION_INPUTS, EMOTION_OUTPUTS, GENERATOR_INPUTS, GENERATOR_OUTPUTS,
-    EmotionContract, GeneratorContract,
+    EMOTION_INPUTS, EMOTION_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, GENERATOR_INPUTS, GENERATOR_OUTPUTS,
+    EmotionContract, EncoderContract, GeneratorContract,
 )
 from models.emotion import EmotionModel
+from models.encoder import PhraseEncoder
 from models.generator import PhraseGenerator
 
-__all__ = ["ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "generator_from_onnx", "git_revision"]
+__all__ = ["ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "export_encoder", "generator_from_onnx", "git_revision"]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,24 @@ def export_emotion(model: EmotionModel, path: Path, meta: Mapping[str, str], bat
     model = model.eval()
     dynamic = {"roll": {0: "batch", 1: "steps"}, "valence_arousal": {0: "batch"}}
     raw = _to_onnx_bytes(model, (torch.from_numpy(probe["roll"]),), EMOTION_INPUTS, EMOTION_OUTPUTS, dynamic)
+    return _finish(raw, contract.to_metadata(), model, probe, path)
+
+
+def export_encoder(model: PhraseEncoder, path: Path, meta: Mapping[str, str], generator_sha256: str,
+                   batch: int = 3, bars: int = 4) -> Path:
+    """Export an encoder with dynamic batch and bars; ``generator_sha256`` names the generator file it inverts."""
+    cfg = model.cfg
+    grid = GeneratorContract(cfg.latent_size, cfg.bar_latent_size, tuple(cfg.code_names), cfg.steps_per_bar,
+                             cfg.pitch_low, cfg.pitch_high, tuple(cfg.tracks), tuple(cfg.drum_tracks),
+                             {"git_revision": git_revision(), "torch_width": str(cfg.width), **meta})
+    contract = EncoderContract(grid, generator_sha256)
+    rng = np.random.default_rng(0)
+    shape = (batch, bars, len(cfg.tracks), cfg.steps_per_bar, cfg.pitches)
+    probe = {"roll": (rng.uniform(0, 1, shape) > 0.9).astype(np.float32)}
+    model = model.eval()
+    dynamic = {"roll": {0: "batch", 1: "bars"}, "z": {0: "batch"}, "bar_z": {0: "batch", 1: "bars"},
+               "codes": {0: "batch"}}
+    raw = _to_onnx_bytes(model, (torch.from_numpy(probe["roll"]),), ENCODER_INPUTS, ENCODER_OUTPUTS, dynamic)
     return _finish(raw, contract.to_metadata(), model, probe, path)
 
 

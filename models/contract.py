@@ -15,6 +15,13 @@ Generator (``kind = generator``): generates one bar per batch row.
 Emotion model (``kind = emotion``): reads a single-track piano roll of any length.
     inputs   roll            [batch, steps, pitches]  note activity in [0, 1]
     outputs  valence_arousal [batch, 2]               in [-1, 1]
+
+Encoder (``kind = encoder``): inverts one generator, whose file's sha256 it names
+(``generator_sha256``); its grid, tracks, latent sizes and codes are the generator's.
+    inputs   roll     [batch, bars, tracks, steps_per_bar, pitches]  note activity in {0, 1}
+    outputs  z        [batch, latent_size]
+             bar_z    [batch, bars, bar_latent_size]
+             codes    [batch, n_codes]
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ __all__ = [
     "ContractError",
     "GeneratorContract",
     "EmotionContract",
+    "EncoderContract",
+    "ENCODER_INPUTS",
+    "ENCODER_OUTPUTS",
     "GENERATOR_INPUTS",
     "GENERATOR_OUTPUTS",
     "EMOTION_INPUTS",
@@ -39,12 +49,15 @@ GENERATOR_INPUTS = ("z", "bar_z", "emotion", "codes")
 GENERATOR_OUTPUTS = ("roll", "velocity")
 EMOTION_INPUTS = ("roll",)
 EMOTION_OUTPUTS = ("valence_arousal",)
+ENCODER_INPUTS = ("roll",)
+ENCODER_OUTPUTS = ("z", "bar_z", "codes")
 
 _GENERATOR_KEYS = (
     "coevo.contract", "kind", "latent_size", "bar_latent_size", "code_names", "emotion_inputs",
     "steps_per_bar", "pitch_low", "pitch_high", "tracks", "drum_tracks",
 )
 _EMOTION_KEYS = ("coevo.contract", "kind", "steps_per_bar", "pitch_low", "pitch_high")
+_ENCODER_KEYS = tuple(k for k in _GENERATOR_KEYS if k != "emotion_inputs") + ("generator_sha256",)
 
 
 class ContractError(ValueError):
@@ -125,6 +138,24 @@ class EmotionContract:
         return _grid_metadata("emotion", self.steps_per_bar, self.pitch_low, self.pitch_high, self.extra)
 
 
+@dataclass(frozen=True)
+class EncoderContract:
+    generator: GeneratorContract  # the grid, tracks, latent sizes and codes of the generator it inverts
+    generator_sha256: str
+
+    def to_metadata(self) -> dict[str, str]:
+        meta = self.generator.to_metadata()
+        del meta["emotion_inputs"]
+        meta.update({"kind": "encoder", "generator_sha256": self.generator_sha256})
+        return meta
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Static dimensions after the batch axis; ``-1`` marks the dynamic bars axis."""
+        g = self.generator
+        return {"roll": (-1, len(g.tracks), g.steps_per_bar, g.pitches), "z": (g.latent_size,),
+                "bar_z": (-1, g.bar_latent_size), "codes": (len(g.code_names),)}
+
+
 def _check_pitch_range(low: int, high: int) -> None:
     if not 0 <= low < high <= 127:
         raise ContractError(f"pitch range must satisfy 0 <= pitch_low < pitch_high <= 127, got {low}..{high}")
@@ -139,7 +170,7 @@ def parse_contract(
     meta: Mapping[str, str],
     inputs: Mapping[str, Sequence[object]],
     outputs: Mapping[str, Sequence[object]],
-) -> GeneratorContract | EmotionContract:
+) -> GeneratorContract | EmotionContract | EncoderContract:
     """Check a model's metadata and I/O shapes against the contract and return it.
 
     ``inputs``/``outputs`` map names to shapes as onnxruntime reports them (ints for static
@@ -158,8 +189,10 @@ def parse_contract(
         keys, in_names, out_names = _GENERATOR_KEYS, GENERATOR_INPUTS, GENERATOR_OUTPUTS
     elif kind == "emotion":
         keys, in_names, out_names = _EMOTION_KEYS, EMOTION_INPUTS, EMOTION_OUTPUTS
+    elif kind == "encoder":
+        keys, in_names, out_names = _ENCODER_KEYS, ENCODER_INPUTS, ENCODER_OUTPUTS
     else:
-        raise ContractError(f"metadata 'kind' must be 'generator' or 'emotion', got {kind!r}")
+        raise ContractError(f"metadata 'kind' must be 'generator', 'emotion' or 'encoder', got {kind!r}")
     missing = [k for k in keys if k not in meta]
     if missing:
         raise ContractError(f"{kind} model metadata lacks {missing}")
@@ -183,9 +216,9 @@ def parse_contract(
         raise ContractError("metadata 'tracks' names no track")
     if not set(drums) <= set(tracks):
         raise ContractError(f"drum_tracks {list(drums)} must be among tracks {list(tracks)}")
-    if _split(meta["emotion_inputs"]) != ("valence", "arousal"):
+    if kind == "generator" and _split(meta["emotion_inputs"]) != ("valence", "arousal"):
         raise ContractError(f"emotion_inputs must be 'valence,arousal', got {meta['emotion_inputs']!r}")
-    contract = GeneratorContract(
+    grid = GeneratorContract(
         latent_size=_int(meta, "latent_size"),
         bar_latent_size=_int(meta, "bar_latent_size"),
         code_names=_split(meta["code_names"]),
@@ -196,15 +229,17 @@ def parse_contract(
         drum_tracks=drums,
         extra=extra,
     )
+    contract = EncoderContract(grid, meta["generator_sha256"]) if kind == "encoder" else grid
     shapes = {**inputs, **outputs}
     for name, expected in contract.expected_shapes().items():
         actual = list(shapes[name])[1:]
         fits = len(actual) == len(expected) and all(
-            not isinstance(a, int) or a == e for a, e in zip(actual, expected)
+            not isinstance(a, int) or e < 0 or a == e for a, e in zip(actual, expected)
         )
         if not fits:
+            dims = ", ".join("bars" if e < 0 else str(e) for e in expected)
             raise ContractError(
-                f"generator {name!r} must be [batch, {', '.join(map(str, expected))}] "
+                f"{kind} {name!r} must be [batch, {dims}] "
                 f"to match its metadata, got {list(shapes[name])}"
             )
     return contract

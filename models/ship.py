@@ -10,12 +10,13 @@ from typing import Any
 
 import torch
 
-from export.onnx_export import export_emotion, export_generator, git_revision
+from export.onnx_export import export_emotion, export_encoder, export_generator, git_revision
 from models.emotion import EmotionConfig, EmotionModel
+from models.encoder import EncoderConfig, PhraseEncoder
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.shipped import MANIFEST_NAME, sha256_file
 
-__all__ = ["ship_run", "fold_code_signs", "MAX_BYTES"]
+__all__ = ["ship_run", "fold_code_signs", "load_run_models", "MAX_BYTES"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,23 @@ def fold_code_signs(gen: PhraseGenerator, signs: list[float]) -> PhraseGenerator
     with torch.no_grad():
         gen.fc[0].weight[:, -n_codes:] *= torch.tensor(signs, dtype=torch.float32)
     return gen
+
+
+def _config_from_json(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved generator/encoder config with its name lists back as tuples."""
+    return {k: tuple(v) if k in ("code_names", "tracks", "drum_tracks") else v for k, v in saved.items()}
+
+
+def load_run_models(run: Path) -> tuple[PhraseGenerator, EmotionModel]:
+    """The run's generator (code signs folded in, as shipped) and emotion model, frozen."""
+    gen_state = torch.load(run / "generator.pt", weights_only=False)
+    gen = PhraseGenerator(GeneratorConfig(**_config_from_json(gen_state["gen_config"])))
+    gen.load_state_dict(gen_state["gen"])
+    fold_code_signs(gen, gen_state["signs"])
+    emo_state = torch.load(run / "emotion.pt", weights_only=False)
+    emo = EmotionModel(EmotionConfig(**emo_state["config"]))
+    emo.load_state_dict(emo_state["state"])
+    return gen.eval().requires_grad_(False), emo.eval().requires_grad_(False)
 
 
 def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
@@ -48,28 +66,34 @@ def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | None = None) -> dict[str, Any]:
-    """Export ``run/emotion.pt`` and ``run/generator.pt`` to ONNX (parity-checked), evaluate the exported
-    generator (``coevo eval music``, report in ``dest/eval/``; ``eval_segments=0`` skips it) and write
-    the manifest."""
+    """Export ``run/emotion.pt``, ``run/generator.pt`` and ``run/encoder.pt`` (when trained) to ONNX
+    (parity-checked), evaluate the exported generator (``coevo eval music``, report in ``dest/eval/``;
+    ``eval_segments=0`` skips it) and write the manifest."""
     emo_report = json.loads((run / "emotion_report.json").read_text())
     music_report = json.loads((run / "music_report.json").read_text())
     music_config = json.loads((run / "music_config.json").read_text())
     seed = int(music_config["seed"])
-    emo_state = torch.load(run / "emotion.pt", weights_only=False)
-    emotion = EmotionModel(EmotionConfig(**emo_state["config"]))
-    emotion.load_state_dict(emo_state["state"])
+    gen, emotion = load_run_models(run)
     emo_path = export_emotion(emotion, dest / "emotion.onnx", {
         "training_data": emo_report["data"], "seed": str(emo_report["config"]["seed"]),
         "quadrant_acc_test": str(emo_report["model_test"]["quadrant_acc"])})
-    gen_state = torch.load(run / "generator.pt", weights_only=False)
-    gcfg = dict(gen_state["gen_config"])
-    gcfg["code_names"], gcfg["tracks"], gcfg["drum_tracks"] = (tuple(gcfg[k]) for k in ("code_names", "tracks", "drum_tracks"))
-    gen = PhraseGenerator(GeneratorConfig(**gcfg))
-    gen.load_state_dict(gen_state["gen"])
-    fold_code_signs(gen, gen_state["signs"])
     gen_path = export_generator(gen, dest / "generator.onnx", {
         "training_data": music_report["data"], "seed": str(seed),
         "training_steps": str(music_report["steps"])})
+    encoder_entry = {}
+    if (run / "encoder.pt").is_file():
+        enc_report = json.loads((run / "encoder_report.json").read_text())
+        enc_state = torch.load(run / "encoder.pt", weights_only=False)
+        encoder = PhraseEncoder(EncoderConfig(**_config_from_json(enc_state["config"])))
+        encoder.load_state_dict(enc_state["state"])
+        enc_path = export_encoder(encoder, dest / "encoder.onnx", {
+            "training_data": enc_report["data"], "seed": str(enc_report["config"]["seed"])}, sha256_file(gen_path))
+        encoder_entry = {"encoder": _entry(enc_path, enc_report, "encoder", int(enc_report["config"]["seed"]), {
+            "config": enc_report["config"], "inverts": gen_path.name,
+            "evaluation": {"test_reconstruction": enc_report["test_reconstruction"],
+                           "generated_latent_error": enc_report["generated_latent_error"]}})}
+    else:
+        (dest / "encoder.onnx").unlink(missing_ok=True)  # it would invert a generator that is gone
     evaluation = {}
     if eval_segments > 0:
         from models.evaluate import evaluate_music
@@ -91,8 +115,9 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
                 "evaluation": {"test": emo_report["model_test"], "majority_baseline_test": emo_report["majority_baseline_test"],
                                "hand_feature_baseline_test": emo_report.get("hand_feature_baseline_test"),
                                "phrases": emo_report["phrases"], "pieces": emo_report["pieces"]}}),
+            **encoder_entry,
         },
     }
     (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
-    log.info("shipped %s and %s", gen_path, emo_path)
+    log.info("shipped %s", ", ".join(sorted(manifest["models"])))
     return manifest

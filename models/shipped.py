@@ -28,7 +28,7 @@ def read_manifest() -> dict[str, Any]:
 
 
 def shipped_model(kind: str) -> Path | None:
-    """Path of the shipped model of ``kind`` ('generator' or 'emotion'), or None if none ships."""
+    """Path of the shipped model of ``kind`` ('generator', 'emotion' or 'encoder'), or None if none ships."""
     entry = read_manifest()["models"].get(kind)
     if entry is None:
         return None

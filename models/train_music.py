@@ -151,15 +151,16 @@ def _name_codes(gen: PhraseGenerator, emotion_pool: np.ndarray, seed: int, n: in
 
 
 def plot_losses(history: list[dict[str, float]], path: Path) -> None:
-    """Loss curves of a run (every 20 steps) as a PNG."""
+    """Loss curves of a run (every 20 steps; every key but step and minutes) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     steps = [h["step"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
-    for ax, key in zip(axes, ("wasserstein", "info", "emotion")):
+    keys = [k for k in history[0] if k not in ("step", "minutes")] if history else []
+    fig, axes = plt.subplots(1, max(1, len(keys)), figsize=(3.7 * max(1, len(keys)), 3), squeeze=False)
+    for ax, key in zip(axes[0], keys):
         ax.plot(steps, [h[key] for h in history], lw=0.8)
         ax.set_title(key)
         ax.set_xlabel("step")

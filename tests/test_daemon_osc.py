@@ -101,6 +101,34 @@ def test_like_moves_z_toward_that_phrase(make_daemon, peer) -> None:
     np.testing.assert_array_equal(daemon.state.values.z, z0)
 
 
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_performers_notes_pull_z_toward_what_the_encoder_reads(make_daemon, peer, weight: float) -> None:
+    """With the shipped generator and encoder: notes played on /coevo/note move z at the next bar line."""
+    from models.shipped import shipped_model
+
+    daemon, events = make_daemon(model=str(shipped_model("generator")), emotion_weight=0.0, answer_weight=weight)
+    assert daemon.encoder is not None
+    events.wait_for("/coevo/state", timeout=5)
+    z0 = np.asarray(daemon.state.values.z)
+    for pitch in (60, 64, 67, 72):
+        peer.send(target(daemon), "/coevo/note", pitch, 100)
+    time.sleep(0.3)
+    for pitch in (60, 64, 67, 72):
+        peer.send(target(daemon), "/coevo/note", pitch, 0)
+    events.wait_for("/coevo/state", timeout=3)
+    events.wait_for("/coevo/state", timeout=3)
+    z1 = np.asarray(daemon.state.values.z)
+    if weight == 0.0:
+        np.testing.assert_array_equal(z1, z0)
+    else:
+        assert np.linalg.norm(z1 - z0) > 0.1  # z jumped to the encoder's reading of the chord
+
+
+def test_shipped_encoder_is_left_out_for_a_generator_it_does_not_invert(make_daemon) -> None:
+    daemon, _ = make_daemon()  # an untrained generator: the shipped encoder was not trained for it
+    assert daemon.encoder is None
+
+
 def test_feedback_replaces_the_upcoming_phrase(make_daemon, peer) -> None:
     daemon, events = make_daemon(apply="now", bpm=60.0)
     first = events.wait_for("/coevo/phrase/begin", timeout=5)[0]

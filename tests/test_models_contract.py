@@ -8,8 +8,11 @@ import pytest
 import torch
 
 from bridge.errors import ModelError
-from bridge.generation import Generator, load_session
-from export.onnx_export import ATOL, ParityError, export_generator
+from bridge.generation import Encoder, Generator, load_session
+from bridge.phrase import Note
+from export.onnx_export import ATOL, ParityError, export_encoder, export_generator
+from models.encoder import EncoderConfig, PhraseEncoder
+from models.shipped import sha256_file
 from models.generator import GeneratorConfig, PhraseGenerator
 
 
@@ -56,7 +59,7 @@ def _rewrite(src: Path, dst: Path, **meta: str | None) -> Path:
     ({"tracks": "melody,drums"}, "'roll' must be \\[batch, 2, 16, 84\\]"),
     ({"drum_tracks": "cowbell"}, "drum_tracks \\['cowbell'\\] must be among tracks"),
     ({"pitch_high": "200"}, "pitch range must satisfy"),
-    ({"kind": "vocoder"}, "'kind' must be 'generator' or 'emotion'"),
+    ({"kind": "vocoder"}, "'kind' must be 'generator', 'emotion' or 'encoder'"),
 ])
 def test_model_that_does_not_fit_is_refused_saying_why(models, tmp_path: Path, change: dict, reason: str) -> None:
     path = _rewrite(models.generator, tmp_path / "m.onnx", **change)
@@ -79,3 +82,43 @@ def test_export_refuses_to_write_when_parity_fails(tmp_path: Path, monkeypatch: 
     with pytest.raises(ParityError, match=f"differs from torch by .* > {ATOL}"):
         export_generator(model, target, {"training_data": "test", "seed": "0"})
     assert not target.exists()
+
+
+def _encoder(models, tmp_path: Path, **change: str | None) -> Path:
+    torch.manual_seed(0)
+    path = export_encoder(PhraseEncoder(EncoderConfig(width=16)), tmp_path / "enc.onnx", {"seed": "0"},
+                          sha256_file(models.generator))
+    return _rewrite(path, tmp_path / "enc2.onnx", **change) if change else path
+
+
+def test_encoder_reads_phrases_of_any_length_into_the_generators_inputs(models, tmp_path: Path) -> None:
+    gen = Generator(models.generator, ["CPUExecutionProvider"])
+    enc = Encoder(_encoder(models, tmp_path), ["CPUExecutionProvider"], gen)
+    assert enc.contract.code_names == gen.contract.code_names
+    notes = [Note(60, 0.0, 1.0, 100, "melody"), Note(36, 4.5, 0.25, 90, "drums"), Note(48, 9.0, 2.0, 80, "bass")]
+    for bars in (1, 3, 8):
+        z, bar_z, codes = enc.encode(notes, bars)
+        assert z.shape == (32,) and bar_z.shape == (bars, 16) and codes.shape == (4,)
+    roll = enc.roll(notes, 3)[0]  # [bars, tracks, steps, pitches]
+    assert roll[0, 0, 0:4, 60 - 24].all() and roll[1, 3, 2, 36 - 24] == 1 and roll[2, 2, 4:12, 48 - 24].all()
+    assert roll.sum() == 4 + 1 + 8
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"generator_sha256": "0" * 64}, "trained to invert the generator with sha256 000000000000"),
+    ({"latent_size": "31"}, "encoder 'z' must be \\[batch, 31\\]"),
+    ({"tracks": "melody,drums"}, "encoder 'roll' must be \\[batch, bars, 2, 16, 84\\]"),
+    ({"generator_sha256": None}, "lacks \\['generator_sha256'\\]"),
+])
+def test_encoder_that_does_not_fit_is_refused_saying_why(models, tmp_path: Path, change: dict, reason: str) -> None:
+    gen = Generator(models.generator, ["CPUExecutionProvider"])
+    with pytest.raises(ModelError, match=reason):
+        Encoder(_encoder(models, tmp_path, **change), ["CPUExecutionProvider"], gen)
+
+
+def test_encoder_and_generator_are_not_mistaken_for_each_other(models, tmp_path: Path) -> None:
+    gen = Generator(models.generator, ["CPUExecutionProvider"])
+    with pytest.raises(ModelError, match="is an encoder model; a generator was expected"):
+        Generator(_encoder(models, tmp_path), ["CPUExecutionProvider"])
+    with pytest.raises(ModelError, match="is a generator model; an encoder was expected"):
+        Encoder(models.generator, ["CPUExecutionProvider"], gen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridge.generation import EmotionReader, Generator, resolve_model_path
+from bridge.generation import EmotionReader, Encoder, Generator, resolve_model_path
 from models.contract import EmotionContract, GeneratorContract
 from models.ship import MAX_BYTES
 from models.shipped import read_manifest, sha256_file, shipped_dir
@@ -12,21 +12,26 @@ from models.shipped import read_manifest, sha256_file, shipped_dir
 
 def test_every_shipped_model_matches_its_manifest_and_loads() -> None:
     manifest = read_manifest()
-    assert set(manifest["models"]) == {"generator", "emotion"}
+    assert set(manifest["models"]) == {"generator", "emotion", "encoder"}
+    generator = Generator(shipped_dir() / manifest["models"]["generator"]["file"], ["CPUExecutionProvider"])
     for kind, entry in manifest["models"].items():
         path = shipped_dir() / entry["file"]
         assert sha256_file(path) == entry["sha256"], f"{path} changed since the manifest was written"
         assert path.stat().st_size == entry["bytes"] <= MAX_BYTES
         for key in ("data", "config", "seed", "training_seconds", "evaluation"):
             assert entry[key] not in (None, "", {}), f"manifest {kind}.{key} is empty"
-        loader = Generator if kind == "generator" else EmotionReader
-        model = loader(path, ["CPUExecutionProvider"])
-        assert isinstance(model.contract, GeneratorContract if kind == "generator" else EmotionContract)
+        providers = ["CPUExecutionProvider"]
+        if kind == "encoder":  # it must invert exactly the shipped generator
+            model = Encoder(path, providers, generator)
+            assert entry["inverts"] == manifest["models"]["generator"]["file"]
+        else:
+            model = (Generator if kind == "generator" else EmotionReader)(path, providers)  # type: ignore[assignment]
+        assert isinstance(model.contract, EmotionContract if kind == "emotion" else GeneratorContract)
         assert model.contract.extra["seed"] == str(entry["seed"])
 
 
 def test_the_daemon_defaults_to_the_shipped_models() -> None:
-    for kind in ("generator", "emotion"):
+    for kind in ("generator", "emotion", "encoder"):
         path = resolve_model_path("", kind)
         assert path is not None and path.parent == shipped_dir()
 

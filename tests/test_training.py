@@ -1,4 +1,4 @@
-"""The training pipeline on small real samples of ../shared/data: data, emotion, generator, ship."""
+"""The training pipeline on small real samples of ../shared/data: data, emotion, generator, encoder, ship."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.generation import EmotionReader, Generator
+from bridge.generation import EmotionReader, Encoder, Generator
+from bridge.phrase import Note
 from models.data import PITCH_LOW, STEPS, data_root, load_groove, load_pop909, roll_from_notes
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
 from models.train_emotion import HAND_FEATURES, hand_features, train_emotion
+from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import features
 from models.train_music import MusicConfig, train_music
 
@@ -91,12 +93,25 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=5, songs=10, grooves=10, width=16,
                                                                 critic_width=8, batch=8), resume=True)
     assert resumed["steps"] > music["steps"]  # it went on from the checkpoint
+    encoder = train_encoder(run, EncoderTrainConfig(seed=1, steps=3, batch=4, width=16, songs=10, grooves=10,
+                                                    eval_segments=8), resume=False)
+    scores = encoder["test_reconstruction"]
+    assert set(scores) == {"encoder", "prior_mean", "random"} and all(0 <= v["f1"] <= 1 for v in scores.values())
+    assert (run / "encoder_losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    resumed_encoder = train_encoder(run, EncoderTrainConfig(seed=1, steps=5, batch=4, width=16, songs=10, grooves=10,
+                                                            eval_segments=8))
+    assert resumed_encoder["steps"] == 5
     dest = tmp_path / "shipped"
     manifest = ship_run(run, dest, eval_segments=16, eval_songs=10)
     gen = Generator(dest / "generator.onnx", ["CPUExecutionProvider"])
     assert list(gen.contract.code_names) == resumed["code_names"]  # the run shipped is the resumed one
     assert gen.contract.extra["seed"] == "1"
     EmotionReader(dest / "emotion.onnx", ["CPUExecutionProvider"])
+    enc = Encoder(dest / "encoder.onnx", ["CPUExecutionProvider"], gen)  # it inverts exactly the shipped generator
+    z, bar_z, codes = enc.encode([Note(60, 0.0, 1.0, 100, "melody")], bars=3)
+    assert z.shape == (gen.contract.latent_size,) and bar_z.shape == (3, gen.contract.bar_latent_size)
+    assert codes.shape == (len(gen.contract.code_names),) and np.all(np.abs(codes) <= 1)
+    assert manifest["models"]["encoder"]["evaluation"]["test_reconstruction"] == resumed_encoder["test_reconstruction"]
     assert manifest["models"]["generator"]["sha256"] and manifest["models"]["emotion"]["evaluation"]["test"]
     summary = manifest["models"]["generator"]["evaluation"]["eval_music"]
     assert summary["segments"] == 16 and len(summary["targets"]) == 4

@@ -1,0 +1,223 @@
+"""Offline clips for producers: many variations in one batched model run, written as MIDI files.
+
+Data flow, as in the daemon: options -> latents (z, bar_z, codes, emotion per clip) -> one batched
+generator run -> decode -> refine (key lock, note length, velocity, density) -> MIDI files. With a
+liked clip, the encoder maps it back to latents and the clips are variations around them.
+Everything random comes from one seed, so the same seed and options give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import mido
+import numpy as np
+
+from bridge.errors import CoevoError
+from bridge.generation import EmotionReader, Encoder, Generator
+from bridge.phrase import BEATS_PER_BAR, Note, decode_rolls
+from bridge.refine import SCALES, TONICS, RefineSettings, parse_key, refine_table
+from bridge.session import write_midi
+
+__all__ = ["ClipOptions", "LikedClip", "ClipMaker", "parse_key_text", "read_clip", "key_signature", "write_clips"]
+
+log = logging.getLogger(__name__)
+
+LIKE_SPREAD = 0.3  # default spread of variations around a liked clip's latents
+BATCH_ROWS = 4096  # bars per generator call
+_MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MINOR_NAMES = ("Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm")
+
+
+@dataclass(frozen=True)
+class LikedClip:
+    """A clip read back from a MIDI file: its notes in beats and its length in bars."""
+
+    path: Path
+    notes: list[Note]
+    bars: int
+
+
+@dataclass(frozen=True)
+class ClipOptions:
+    bars: int = 4
+    count: int = 16
+    emotion: tuple[float, float] | None = None  # None: neutral, or the liked clip's as the emotion model reads it
+    axes: Mapping[str, float] = field(default_factory=dict)
+    tonic: int = 0
+    mode: str = "major"
+    bpm: float = 120.0
+    seed: int = 0
+    spread: float | None = None  # None: 1.0 (the prior), or LIKE_SPREAD around a liked clip
+    tracks: tuple[str, ...] = ()  # () = every track of the model
+    density: float = 0.5
+    like: LikedClip | None = None
+
+
+def parse_key_text(text: str) -> tuple[int, str]:
+    """'A minor', 'F# dorian', 'Bb', 'Am' -> (tonic pitch class, mode). Raises ValueError saying what is allowed."""
+    parts = text.replace("_", " ").split(None, 1)
+    if not parts:
+        raise ValueError("key must look like 'A minor', 'F# dorian', 'Bb' or 'Am'; got an empty string")
+    tonic, mode = parts[0], parts[1] if len(parts) > 1 else "major"
+    if len(parts) == 1 and len(tonic) > 1 and tonic.endswith("m") and tonic[:-1].upper() in TONICS:
+        tonic, mode = tonic[:-1], "minor"
+    return parse_key(tonic, mode)
+
+
+def key_signature(tonic: int, mode: str) -> str:
+    """The MIDI key signature of a scale: its tonic, minor when the scale has a minor third."""
+    if mode == "chromatic":
+        return "C"
+    return (_MINOR_NAMES if 3 in SCALES[mode] else _MAJOR_NAMES)[tonic]
+
+
+def read_clip(path: Path, tracks: tuple[str, ...] = (), drum_tracks: tuple[str, ...] = (),
+              bass_below: int = 55) -> LikedClip:
+    """Read a MIDI file as a clip, in beats; its length is whole bars covering its notes and track ends.
+
+    With the model's ``tracks``: notes of a track named like a model track go to that track, notes
+    on channel 10 to the drums, the rest by register (below ``bass_below``: bass, else the first
+    track). Without: every note keeps its MIDI track's name ("track N" when it has none).
+
+    Raises:
+        CoevoError: the file is missing, not a MIDI file, or holds no notes.
+    """
+    try:
+        mid = mido.MidiFile(str(path))
+    except FileNotFoundError as err:
+        raise CoevoError(f"{path} does not exist") from err
+    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
+        raise CoevoError(f"{path} is not a readable MIDI file ({err})") from err
+    ppq = mid.ticks_per_beat
+    drum = drum_tracks[0] if drum_tracks else None
+    notes: list[Note] = []
+    end_tick = 0
+    for number, track in enumerate(mid.tracks, start=1):
+        name = next((m.name.strip() for m in track if m.type == "track_name"), "") or f"track {number}"
+        tick, sounding = 0, {}
+        for msg in track:
+            tick += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                sounding[(msg.channel, msg.note)] = (tick, msg.velocity)
+            elif msg.type in ("note_off", "note_on") and (msg.channel, msg.note) in sounding:
+                start, velocity = sounding.pop((msg.channel, msg.note))
+                if not tracks:
+                    target = name
+                elif name.lower() in tracks:
+                    target = name.lower()
+                elif msg.channel == 9 and drum is not None:
+                    target = drum
+                else:
+                    target = "bass" if msg.note < bass_below and "bass" in tracks else tracks[0]
+                notes.append(Note(msg.note, start / ppq, max(1, tick - start) / ppq, velocity, target))
+        end_tick = max(end_tick, tick)
+    if not notes:
+        raise CoevoError(f"{path} holds no notes")
+    last = max(max(n.end for n in notes), end_tick / ppq)
+    bars = max(1, math.ceil(last / BEATS_PER_BAR - 1e-6))
+    return LikedClip(path, sorted(notes, key=lambda n: (n.start, n.track, n.pitch)), bars)
+
+
+class ClipMaker:
+    """Batched clip generation with one generator (and an encoder for ``like``, an emotion model to read it)."""
+
+    def __init__(self, generator: Generator, refine_base: RefineSettings, encoder: Encoder | None = None,
+                 emotion: EmotionReader | None = None) -> None:
+        self.generator = generator
+        self.refine_base = refine_base
+        self.encoder = encoder
+        self.emotion = emotion
+
+    def latents(self, opts: ClipOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """z [n, L], bar_z [n, bars, B], codes [n, C] and emotion [n, 2] of every clip."""
+        c = self.generator.contract
+        unknown = sorted(set(opts.axes) - set(c.code_names))
+        if unknown:
+            raise CoevoError(f"unknown axis {', '.join(unknown)}: this model's axes are {', '.join(c.code_names)}")
+        rng = np.random.default_rng(opts.seed)
+        n, bars = opts.count, opts.bars
+        emotion = opts.emotion or (0.0, 0.0)
+        if opts.like is None:
+            spread = 1.0 if opts.spread is None else opts.spread
+            z = rng.standard_normal((n, c.latent_size)) * spread
+            steps = rng.standard_normal((n, bars, c.bar_latent_size)) * 0.5
+            bar_z = rng.standard_normal((n, 1, c.bar_latent_size)) + np.cumsum(steps, axis=1) - steps[:, :1]
+            codes = np.zeros((n, len(c.code_names)))
+        else:
+            if self.encoder is None:
+                raise CoevoError("--like needs an encoder model: none ships with this generator; pass --encoder")
+            spread = LIKE_SPREAD if opts.spread is None else opts.spread
+            like_bars = min(opts.like.bars, 8)  # a longer clip is read from its first 8 bars
+            like_notes = [x for x in opts.like.notes if x.start < like_bars * BEATS_PER_BAR]
+            like_z, like_bar_z, like_codes = self.encoder.encode(like_notes, like_bars)
+            if opts.emotion is None and self.emotion is not None:
+                pitched = [(x.pitch, x.start, x.duration) for x in like_notes if x.track not in c.drum_tracks]
+                emotion = self.emotion.read(pitched, like_bars * BEATS_PER_BAR) if pitched else emotion
+            tiled = like_bar_z[np.arange(bars) % len(like_bar_z)]  # the liked bars, repeated to the length asked
+            z = like_z + spread * rng.standard_normal((n, c.latent_size))
+            bar_z = tiled + spread * rng.standard_normal((n, bars, c.bar_latent_size))
+            codes = np.repeat(like_codes[None], n, axis=0)
+        for i, name in enumerate(c.code_names):
+            if name in opts.axes:
+                codes[:, i] = opts.axes[name]
+        emo = np.repeat(np.array([emotion]), n, axis=0)
+        return (z.astype(np.float32), bar_z.astype(np.float32), np.clip(codes, -1, 1).astype(np.float32),
+                emo.astype(np.float32))
+
+    def run_model(self, opts: ClipOptions) -> tuple[np.ndarray, np.ndarray]:
+        """Note activity and velocity [n, bars, tracks, steps, pitches] of every clip, in batched calls."""
+        z, bar_z, codes, emo = self.latents(opts)
+        n, bars = opts.count, opts.bars
+        rows = lambda a: np.repeat(a, bars, axis=0)  # noqa: E731  one row per bar
+        inputs = (rows(z), bar_z.reshape(n * bars, -1), rows(emo), rows(codes))
+        rolls, velocities = [], []
+        for a in range(0, n * bars, BATCH_ROWS):
+            roll, velocity = self.generator.run(*(x[a:a + BATCH_ROWS] for x in inputs))
+            rolls.append(roll)
+            velocities.append(velocity)
+        shape = (n, bars, *rolls[0].shape[1:])
+        return np.concatenate(rolls).reshape(shape), np.concatenate(velocities).reshape(shape)
+
+    def to_notes(self, roll: np.ndarray, velocity: np.ndarray, opts: ClipOptions) -> list[list[Note]]:
+        """Decode and refine each clip (key lock, note length, velocity, density cap, as the daemon does)."""
+        c = self.generator.contract
+        keep = opts.tracks or c.tracks
+        threshold = 0.75 - 0.5 * opts.density  # as the daemon's density control
+        base = self.refine_base
+        settings = RefineSettings(base.key_lock, opts.tonic, opts.mode, base.min_note_beats, base.velocity_from_model,
+                                  base.humanize, base.density_cap)
+        length = float(opts.bars * BEATS_PER_BAR)
+        table = decode_rolls(roll, velocity, c.tracks, c.drum_tracks, c.pitch_low, threshold)
+        if len(keep) < len(c.tracks):
+            table = table.take(np.isin(table.track, [c.tracks.index(t) for t in keep]))
+        refined = refine_table(table, c.tracks, c.drum_tracks, length, settings, np.random.default_rng([opts.seed, 1]))
+        return refined.to_notes(c.tracks, len(roll))
+
+    def make(self, opts: ClipOptions) -> list[list[Note]]:
+        """``opts.count`` refined clips of ``opts.bars`` bars, as notes in beats."""
+        return self.to_notes(*self.run_model(opts), opts)
+
+
+def write_clips(clips: list[list[Note]], opts: ClipOptions, out: Path, tracks: tuple[str, ...],
+                drum_tracks: tuple[str, ...], channels: Mapping[str, int], force: bool = False) -> list[Path]:
+    """Write each clip as ``coevo_<seed>_<index>.mid`` (type 1, 480 PPQ, tempo, 4/4, key signature).
+
+    Raises:
+        CoevoError: a file of that name exists and ``force`` is not set (nothing is written then).
+    """
+    paths = [out / f"coevo_{opts.seed}_{i + 1:03d}.mid" for i in range(len(clips))]
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        raise CoevoError(f"{len(existing)} clip file(s) exist already, e.g. {existing[0]}; choose another -o "
+                         "folder or --seed, or pass --force to overwrite them")
+    keep = [t for t in tracks if not opts.tracks or t in opts.tracks]
+    key = key_signature(opts.tonic, opts.mode)
+    for path, notes in zip(paths, clips):
+        write_midi(path, notes, opts.bpm, dict(channels), keep, drum_tracks, key=key,
+                   length_beats=float(opts.bars * BEATS_PER_BAR))
+    return paths
