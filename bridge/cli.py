@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -157,7 +158,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     gen_path = resolve_model_path(cfg.model, "generator")
     if gen_path is None:
         raise CoevoError("no generator model ships with this install; pass --model FILE.onnx")
-    generator = Generator(gen_path, providers, threads=2)
+    generator = Generator(gen_path, providers, threads=os.cpu_count() or 1)  # offline: every core
     c = generator.contract
     tracks = tuple(t.strip() for t in args.tracks.split(",") if t.strip()) if args.tracks else ()
     unknown = sorted(set(tracks) - set(c.tracks))

@@ -12,7 +12,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import mido
 import numpy as np
@@ -28,7 +28,7 @@ __all__ = ["ClipOptions", "LikedClip", "ClipMaker", "parse_key_text", "read_clip
 log = logging.getLogger(__name__)
 
 LIKE_SPREAD = 0.3  # default spread of variations around a liked clip's latents
-BATCH_ROWS = 4096  # bars per generator call
+CHUNK_BARS = 1024  # bars per generator call and per decoding pass: a batch that stays in the CPU caches
 _MAJOR_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _MINOR_NAMES = ("Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "Bbm", "Bm")
 
@@ -169,38 +169,47 @@ class ClipMaker:
         return (z.astype(np.float32), bar_z.astype(np.float32), np.clip(codes, -1, 1).astype(np.float32),
                 emo.astype(np.float32))
 
-    def run_model(self, opts: ClipOptions) -> tuple[np.ndarray, np.ndarray]:
-        """Note activity and velocity [n, bars, tracks, steps, pitches] of every clip, in batched calls."""
+    def _inputs(self, opts: ClipOptions) -> tuple[np.ndarray, ...]:
+        """The generator's inputs, one row per bar of every clip."""
         z, bar_z, codes, emo = self.latents(opts)
-        n, bars = opts.count, opts.bars
-        rows = lambda a: np.repeat(a, bars, axis=0)  # noqa: E731  one row per bar
-        inputs = (rows(z), bar_z.reshape(n * bars, -1), rows(emo), rows(codes))
-        rolls, velocities = [], []
-        for a in range(0, n * bars, BATCH_ROWS):
-            roll, velocity = self.generator.run(*(x[a:a + BATCH_ROWS] for x in inputs))
-            rolls.append(roll)
-            velocities.append(velocity)
-        shape = (n, bars, *rolls[0].shape[1:])
-        return np.concatenate(rolls).reshape(shape), np.concatenate(velocities).reshape(shape)
+        rows = lambda a: np.repeat(a, opts.bars, axis=0)  # noqa: E731
+        return rows(z), bar_z.reshape(opts.count * opts.bars, -1), rows(emo), rows(codes)
 
-    def to_notes(self, roll: np.ndarray, velocity: np.ndarray, opts: ClipOptions) -> list[list[Note]]:
-        """Decode and refine each clip (key lock, note length, velocity, density cap, as the daemon does)."""
+    def _chunks(self, opts: ClipOptions) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Note activity and velocity [clips, bars, tracks, steps, pitches], a chunk of clips at a time."""
+        inputs = self._inputs(opts)
+        per = max(1, CHUNK_BARS // opts.bars) * opts.bars
+        for a in range(0, opts.count * opts.bars, per):
+            roll, velocity = self.generator.run(*(x[a:a + per] for x in inputs))
+            yield roll.reshape(-1, opts.bars, *roll.shape[1:]), velocity.reshape(-1, opts.bars, *velocity.shape[1:])
+
+    def run_model(self, opts: ClipOptions) -> tuple[np.ndarray, np.ndarray]:
+        """Note activity and velocity [clips, bars, tracks, steps, pitches] of every clip."""
+        rolls, velocities = zip(*self._chunks(opts))
+        return np.concatenate(rolls), np.concatenate(velocities)
+
+    def to_notes(self, roll: np.ndarray, velocity: np.ndarray, opts: ClipOptions,
+                 rng: np.random.Generator | None = None) -> list[list[Note]]:
+        """Decode and refine each clip (key lock, note length, velocity, density cap, as the daemon does);
+        humanize draws from ``rng``, by default the one ``opts.seed`` gives."""
         c = self.generator.contract
         keep = opts.tracks or c.tracks
         threshold = 0.75 - 0.5 * opts.density  # as the daemon's density control
         base = self.refine_base
         settings = RefineSettings(base.key_lock, opts.tonic, opts.mode, base.min_note_beats, base.velocity_from_model,
                                   base.humanize, base.density_cap)
-        length = float(opts.bars * BEATS_PER_BAR)
         table = decode_rolls(roll, velocity, c.tracks, c.drum_tracks, c.pitch_low, threshold)
         if len(keep) < len(c.tracks):
             table = table.take(np.isin(table.track, [c.tracks.index(t) for t in keep]))
-        refined = refine_table(table, c.tracks, c.drum_tracks, length, settings, np.random.default_rng([opts.seed, 1]))
+        refined = refine_table(table, c.tracks, c.drum_tracks, float(opts.bars * BEATS_PER_BAR), settings,
+                               rng if rng is not None else np.random.default_rng([opts.seed, 1]))
         return refined.to_notes(c.tracks, len(roll))
 
     def make(self, opts: ClipOptions) -> list[list[Note]]:
-        """``opts.count`` refined clips of ``opts.bars`` bars, as notes in beats."""
-        return self.to_notes(*self.run_model(opts), opts)
+        """``opts.count`` refined clips of ``opts.bars`` bars, as notes in beats: model, decoding and
+        refinement a chunk at a time (the same clips as all at once, with less memory)."""
+        rng = np.random.default_rng([opts.seed, 1])
+        return [clip for roll, velocity in self._chunks(opts) for clip in self.to_notes(roll, velocity, opts, rng)]
 
 
 def write_clips(clips: list[list[Note]], opts: ClipOptions, out: Path, tracks: tuple[str, ...],
