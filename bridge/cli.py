@@ -218,6 +218,30 @@ def _cmd_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_art(args: argparse.Namespace) -> int:
+    from models.curate import CurateError, curate
+
+    picks: list[int] = []
+    for part in (args.pick or "").split(","):
+        if part.strip():
+            if not part.strip().isdigit():
+                raise CoevoError(f"--pick takes grid indices like 3,17,40; got {part.strip()!r}")
+            picks.append(int(part))
+    files = [Path(f) for f in args.file or []]
+    if not picks and not files:
+        raise CoevoError("nothing to curate: pass --pick INDICES and/or --file IMAGE")
+    try:
+        new = curate(Path(args.run), picks, files, Path(args.into) if args.into else None,
+                     Path(args.grid) if args.grid else None)
+    except CurateError as err:
+        raise CoevoError(str(err)) from err
+    print(f"added {len(new)} image(s) to {new[0].parent}:")
+    for path in new:
+        print(f"  {path.name}")
+    print(f"train the next run on them: coevo train art --images {new[0].parent} --out runs/art-next")
+    return 0
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from bridge.replay import replay_session
 
@@ -277,6 +301,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from models.train_encoder import EncoderTrainConfig, train_encoder
         from models.train_music import MusicConfig, train_music
     out = Path(args.out)
+    if args.kind == "art":
+        from models.train_art import ArtTrainConfig, train_art
+
+        if args.images and not Path(args.images).is_dir():
+            raise CoevoError(f"--images: {args.images} is not a folder")
+        report = train_art(out, ArtTrainConfig(seed=args.seed, steps=args.art_steps, images=args.images or "",
+                                               limit=args.songs), resume=not args.restart)
+        print(f"art model: {report['steps']} steps in {report['training_seconds'] / 60:.1f} min; axes "
+              f"{report['code_names']}; sample grids in {out / 'samples'}")
+        print(f"run folder: {out}")
+        return 0
     if args.kind in ("emotion", "all"):
         report = train_emotion(out, seed=args.seed, epochs=args.epochs)
         print(f"emotion model: test {report['model_test']}; majority baseline {report['majority_baseline_test']}; "
@@ -304,12 +339,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_ship(args: argparse.Namespace) -> int:
     with _train_extra("ship"):
-        from models.ship import ship_run
+        from models.ship import ship_art, ship_run
     dest = Path(args.dest)
     if not dest.is_dir():
         raise CoevoError(f"{dest} is not a folder: `coevo ship` writes models/shipped/ in the repository root; "
                          "run it there or pass --dest")
-    manifest = ship_run(Path(args.run), dest)
+    needed = ("art.pt", "art_report.json") if args.art else ("generator.pt", "emotion.pt", "music_report.json")
+    missing = [name for name in needed if not (Path(args.run) / name).is_file()]
+    if missing:
+        raise CoevoError(f"{args.run} lacks {', '.join(missing)}: train first (coevo train {'art' if args.art else 'all'} "
+                         f"--out {args.run})")
+    manifest = ship_art(Path(args.run), dest) if args.art else ship_run(Path(args.run), dest)
     for kind, entry in manifest["models"].items():
         print(f"{kind}: {entry['file']} sha256 {entry['sha256'][:16]}... {entry['bytes'] / 1e6:.2f} MB")
     return 0
@@ -393,6 +433,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="port AbletonOSC answers on (default 11001)")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each answer (default 2)")
     p.set_defaults(func=_cmd_live)
+    p = sub.add_parser("art", help="curate generated images into the training folder (co-evolution)",
+                       formatter_class=fmt,
+                       description="curate: copy the images you pick from a run's sample grid (RUN/samples/, 8 x 6 "
+                                   "tiles, index = row * 8 + column from 0, the newest grid unless --grid) or "
+                                   "image files into the folder the run trained on, or --into FOLDER, so that the "
+                                   "next run learns from them. Nothing is overwritten.",
+                       epilog="examples:\n"
+                              "  coevo train art --images my_portfolio/ --out runs/mine\n"
+                              "  coevo art curate runs/mine --pick 3,17,40\n"
+                              "  coevo art curate runs/art --pick 5 --file favourite.png --into my_portfolio/")
+    p.add_argument("what", choices=("curate",))
+    p.add_argument("run", help="an art run folder (coevo train art --out RUN)")
+    p.add_argument("--pick", help="comma-separated grid indices, e.g. 3,17,40")
+    p.add_argument("--grid", help="the sample grid to pick from (default: the run's newest)")
+    p.add_argument("--file", action="append", help="an image file to add (repeatable)")
+    p.add_argument("--into", help="folder to add the images to (default: the folder the run trained on)")
+    p.set_defaults(func=_cmd_art)
     p = sub.add_parser("replay", help="re-render a session from its journal",
                        description="Generate every phrase of a session again from its journal (same model, "
                                    "same z, seed and settings) into SESSION/replay/ and SESSION/replay.mid.")
@@ -430,15 +487,20 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train the emotion model (VGMIDI ratings), the phrase generator (POP909 + "
                                    "Groove, WGAN-GP with InfoGAN codes) and the encoder that inverts it (phrase -> "
                                    "z), in that order: each needs the ones before it in the same run folder. "
+                                   "art: the image model, on the paintings or --images FOLDER (8x6 sample grids "
+                                   "in RUN/samples/ as it learns). "
                                    "Progress bars, checkpoints every minute, resume by running the same command again.")
-    p.add_argument("kind", choices=("emotion", "music", "encoder", "all"))
+    p.add_argument("kind", choices=("emotion", "music", "encoder", "all", "art"))
     p.add_argument("--out", default="runs/ship", help="run folder: checkpoints, reports, configs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=150, help="emotion model epochs")
     p.add_argument("--steps", type=int, default=3000, help="generator steps (about 30 min on a 2-core CPU)")
     p.add_argument("--encoder-steps", dest="encoder_steps", type=int, default=8000,
                    help="encoder steps (about 8 min on a 2-core CPU)")
-    p.add_argument("--songs", type=int, help="use only this many songs and drum files (quick runs)")
+    p.add_argument("--art-steps", dest="art_steps", type=int, default=3000,
+                   help="art model steps (about 20 min on a 2-core CPU at 64x64)")
+    p.add_argument("--images", help="art: train on this folder of your own images instead of the paintings")
+    p.add_argument("--songs", type=int, help="use only this many songs and drum files, or images for art (quick runs)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("ship", help="export a training run's models into the package, with the manifest",
@@ -447,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "models/shipped/eval/) and write manifest.json (sha256, data, config, seed, "
                                    "time, figures).")
     p.add_argument("run")
+    p.add_argument("--art", action="store_true", help="RUN is an art run (coevo train art): ship art.onnx only")
     p.add_argument("--dest", default="models/shipped",
                    help="folder to write to (default: models/shipped, run from the repository root)")
     p.set_defaults(func=_cmd_ship)

@@ -11,10 +11,11 @@ import onnxruntime as ort
 
 from bridge.errors import ModelError
 from bridge.phrase import Note, NoteTable, decode_rolls
-from models.contract import ContractError, EmotionContract, EncoderContract, GeneratorContract, parse_contract
+from models.contract import (ArtContract, ContractError, EmotionContract, EncoderContract, GeneratorContract,
+                             parse_contract)
 from models.shipped import sha256_file, shipped_model
 
-__all__ = ["choose_providers", "load_session", "Generator", "EmotionReader", "Encoder", "resolve_model_path"]
+__all__ = ["choose_providers", "load_session", "Generator", "EmotionReader", "Encoder", "ArtModel", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,10 @@ def resolve_model_path(configured: str, kind: str) -> Path | None:
     return shipped_model(kind)
 
 
-def load_session(path: Path, providers: list[str], threads: int = 1) -> tuple[
-        ort.InferenceSession, GeneratorContract | EmotionContract | EncoderContract]:
+AnyContract = GeneratorContract | EmotionContract | EncoderContract | ArtContract
+
+
+def load_session(path: Path, providers: list[str], threads: int = 1) -> tuple[ort.InferenceSession, AnyContract]:
     """Open ``path`` with onnxruntime and validate it against the contract. ``threads``: intra-op threads
     (1 for the live daemon, where phrases are tiny and threads would fight the timing thread).
 
@@ -71,8 +74,9 @@ def load_session(path: Path, providers: list[str], threads: int = 1) -> tuple[
     return session, contract
 
 
-def contract_kind(contract: GeneratorContract | EmotionContract | EncoderContract) -> str:
-    return {GeneratorContract: "generator", EmotionContract: "emotion", EncoderContract: "encoder"}[type(contract)]
+def contract_kind(contract: AnyContract) -> str:
+    return {GeneratorContract: "generator", EmotionContract: "emotion", EncoderContract: "encoder",
+            ArtContract: "art"}[type(contract)]
 
 
 @dataclass(frozen=True)
@@ -182,3 +186,24 @@ class Encoder:
         """z [latent], bar_z [bars, bar_latent], codes [n_codes] of a phrase of ``bars`` bars."""
         z, bar_z, codes = self.session.run(None, {"roll": self.roll(notes, bars)})
         return z[0], bar_z[0], codes[0]
+
+
+class ArtModel:
+    """The art side's image generator: (z, emotion, codes, movement) -> RGB images in [0, 1]."""
+
+    def __init__(self, path: Path, providers: list[str], threads: int = 1) -> None:
+        session, contract = load_session(path, providers, threads)
+        if not isinstance(contract, ArtContract):
+            raise ModelError(f"{path} is a {contract_kind(contract)} model; an art model was expected")
+        self.session = session
+        self.contract = contract
+        self.path = path
+
+    def render(self, z: np.ndarray, emotion: np.ndarray, codes: np.ndarray,
+               movement: np.ndarray | None = None) -> np.ndarray:
+        """Images [batch, 3, size, size]; ``movement`` None means any movement (all zeros)."""
+        if movement is None:
+            movement = np.zeros((len(z), self.contract.movement_inputs), dtype=np.float32)
+        (image,) = self.session.run(None, {"z": z.astype(np.float32), "emotion": emotion.astype(np.float32),
+                                           "codes": codes.astype(np.float32), "movement": movement.astype(np.float32)})
+        return image

@@ -18,15 +18,16 @@ import onnx.numpy_helper
 import onnxruntime as ort
 import torch
 
+from models.art import ArtGenerator
 from models.contract import (
-    EMOTION_INPUTS, EMOTION_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, GENERATOR_INPUTS, GENERATOR_OUTPUTS,
-    EmotionContract, EncoderContract, GeneratorContract,
+    ART_INPUTS, ART_OUTPUTS, EMOTION_INPUTS, EMOTION_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, GENERATOR_INPUTS,
+    GENERATOR_OUTPUTS, ArtContract, EmotionContract, EncoderContract, GeneratorContract,
 )
 from models.emotion import EmotionModel
 from models.encoder import PhraseEncoder
 from models.generator import PhraseGenerator
 
-__all__ = ["ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "export_encoder", "generator_from_onnx", "git_revision"]
+__all__ = ["ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "export_encoder", "export_art", "generator_from_onnx", "git_revision"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,27 @@ def export_encoder(model: PhraseEncoder, path: Path, meta: Mapping[str, str], ge
     dynamic = {"roll": {0: "batch", 1: "bars"}, "z": {0: "batch"}, "bar_z": {0: "batch", 1: "bars"},
                "codes": {0: "batch"}}
     raw = _to_onnx_bytes(model, (torch.from_numpy(probe["roll"]),), ENCODER_INPUTS, ENCODER_OUTPUTS, dynamic)
+    return _finish(raw, contract.to_metadata(), model, probe, path)
+
+
+def export_art(model: ArtGenerator, path: Path, meta: Mapping[str, str], batch: int = 3) -> Path:
+    """Export an art model (eval mode: batch norm uses its running statistics) with dynamic batch."""
+    cfg = model.cfg
+    contract = ArtContract(cfg.latent_size, tuple(cfg.code_names), tuple(cfg.movements), cfg.image_size,
+                           {"git_revision": git_revision(), "torch_width": str(cfg.width), **meta})
+    rng = np.random.default_rng(0)
+    movement = np.zeros((batch, cfg.movement_inputs), dtype=np.float32)
+    if cfg.movements:
+        movement[np.arange(batch), np.arange(batch) % len(cfg.movements)] = 1.0
+    probe = {
+        "z": rng.standard_normal((batch, cfg.latent_size), dtype=np.float32),
+        "emotion": rng.uniform(-1, 1, (batch, 2)).astype(np.float32),
+        "codes": rng.uniform(-1, 1, (batch, len(cfg.code_names))).astype(np.float32),
+        "movement": movement,
+    }
+    model = model.eval()
+    dynamic = {n: {0: "batch"} for n in ART_INPUTS + ART_OUTPUTS}
+    raw = _to_onnx_bytes(model, tuple(torch.from_numpy(v) for v in probe.values()), ART_INPUTS, ART_OUTPUTS, dynamic)
     return _finish(raw, contract.to_metadata(), model, probe, path)
 
 

@@ -16,6 +16,13 @@ Emotion model (``kind = emotion``): reads a single-track piano roll of any lengt
     inputs   roll            [batch, steps, pitches]  note activity in [0, 1]
     outputs  valence_arousal [batch, 2]               in [-1, 1]
 
+Art model (``kind = art``): one image per batch row.
+    inputs   z         [batch, latent_size]
+             emotion   [batch, 2]               valence, arousal in [-1, 1] (shared with the music side)
+             codes     [batch, n_codes]         the named visual axes, in [-1, 1]
+             movement  [batch, movement_inputs] one-hot over ``movements`` (``|``-separated), zeros for any
+    outputs  image     [batch, 3, image_size, image_size]  RGB in [0, 1]
+
 Encoder (``kind = encoder``): inverts one generator, whose file's sha256 it names
 (``generator_sha256``); its grid, tracks, latent sizes and codes are the generator's.
     inputs   roll     [batch, bars, tracks, steps_per_bar, pitches]  note activity in {0, 1}
@@ -35,6 +42,9 @@ __all__ = [
     "GeneratorContract",
     "EmotionContract",
     "EncoderContract",
+    "ArtContract",
+    "ART_INPUTS",
+    "ART_OUTPUTS",
     "ENCODER_INPUTS",
     "ENCODER_OUTPUTS",
     "GENERATOR_INPUTS",
@@ -49,6 +59,8 @@ GENERATOR_INPUTS = ("z", "bar_z", "emotion", "codes")
 GENERATOR_OUTPUTS = ("roll", "velocity")
 EMOTION_INPUTS = ("roll",)
 EMOTION_OUTPUTS = ("valence_arousal",)
+ART_INPUTS = ("z", "emotion", "codes", "movement")
+ART_OUTPUTS = ("image",)
 ENCODER_INPUTS = ("roll",)
 ENCODER_OUTPUTS = ("z", "bar_z", "codes")
 
@@ -57,6 +69,7 @@ _GENERATOR_KEYS = (
     "steps_per_bar", "pitch_low", "pitch_high", "tracks", "drum_tracks",
 )
 _EMOTION_KEYS = ("coevo.contract", "kind", "steps_per_bar", "pitch_low", "pitch_high")
+_ART_KEYS = ("coevo.contract", "kind", "latent_size", "code_names", "movements", "image_size", "emotion_inputs")
 _ENCODER_KEYS = tuple(k for k in _GENERATOR_KEYS if k != "emotion_inputs") + ("generator_sha256",)
 
 
@@ -156,6 +169,40 @@ class EncoderContract:
                 "bar_z": (-1, g.bar_latent_size), "codes": (len(g.code_names),)}
 
 
+@dataclass(frozen=True)
+class ArtContract:
+    latent_size: int
+    code_names: tuple[str, ...]
+    movements: tuple[str, ...]
+    image_size: int
+    extra: Mapping[str, str]
+
+    @property
+    def movement_inputs(self) -> int:
+        return max(1, len(self.movements))
+
+    def to_metadata(self) -> dict[str, str]:
+        return {**self.extra, "coevo.contract": CONTRACT_VERSION, "kind": "art", "latent_size": str(self.latent_size),
+                "code_names": ",".join(self.code_names), "movements": "|".join(self.movements),
+                "image_size": str(self.image_size), "emotion_inputs": "valence,arousal"}
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"z": (self.latent_size,), "emotion": (2,), "codes": (len(self.code_names),),
+                "movement": (self.movement_inputs,), "image": (3, self.image_size, self.image_size)}
+
+
+def _check_shapes(kind: str, contract: "GeneratorContract | EncoderContract | ArtContract",
+                  shapes: Mapping[str, Sequence[object]]) -> None:
+    for name, expected in contract.expected_shapes().items():
+        actual = list(shapes[name])[1:]
+        fits = len(actual) == len(expected) and all(
+            not isinstance(a, int) or e < 0 or a == e for a, e in zip(actual, expected)
+        )
+        if not fits:
+            dims = ", ".join("bars" if e < 0 else str(e) for e in expected)
+            raise ContractError(f"{kind} {name!r} must be [batch, {dims}] to match its metadata, got {list(shapes[name])}")
+
+
 def _check_pitch_range(low: int, high: int) -> None:
     if not 0 <= low < high <= 127:
         raise ContractError(f"pitch range must satisfy 0 <= pitch_low < pitch_high <= 127, got {low}..{high}")
@@ -170,7 +217,7 @@ def parse_contract(
     meta: Mapping[str, str],
     inputs: Mapping[str, Sequence[object]],
     outputs: Mapping[str, Sequence[object]],
-) -> GeneratorContract | EmotionContract | EncoderContract:
+) -> GeneratorContract | EmotionContract | EncoderContract | ArtContract:
     """Check a model's metadata and I/O shapes against the contract and return it.
 
     ``inputs``/``outputs`` map names to shapes as onnxruntime reports them (ints for static
@@ -191,19 +238,28 @@ def parse_contract(
         keys, in_names, out_names = _EMOTION_KEYS, EMOTION_INPUTS, EMOTION_OUTPUTS
     elif kind == "encoder":
         keys, in_names, out_names = _ENCODER_KEYS, ENCODER_INPUTS, ENCODER_OUTPUTS
+    elif kind == "art":
+        keys, in_names, out_names = _ART_KEYS, ART_INPUTS, ART_OUTPUTS
     else:
-        raise ContractError(f"metadata 'kind' must be 'generator', 'emotion' or 'encoder', got {kind!r}")
+        raise ContractError(f"metadata 'kind' must be 'generator', 'emotion', 'encoder' or 'art', got {kind!r}")
     missing = [k for k in keys if k not in meta]
     if missing:
         raise ContractError(f"{kind} model metadata lacks {missing}")
     _check_io(kind, list(inputs), in_names, "inputs")
     _check_io(kind, list(outputs), out_names, "outputs")
+    extra = {k: v for k, v in meta.items() if k not in keys}
+    if kind == "art":
+        if _split(meta["emotion_inputs"]) != ("valence", "arousal"):
+            raise ContractError(f"emotion_inputs must be 'valence,arousal', got {meta['emotion_inputs']!r}")
+        art = ArtContract(_int(meta, "latent_size"), _split(meta["code_names"]),
+                          tuple(m for m in meta["movements"].split("|") if m), _int(meta, "image_size"), extra)
+        _check_shapes(kind, art, {**inputs, **outputs})
+        return art
     low, high = _int(meta, "pitch_low"), _int(meta, "pitch_high")
     _check_pitch_range(low, high)
     steps = _int(meta, "steps_per_bar")
     if steps not in (4, 8, 12, 16, 24, 32, 48, 96):
         raise ContractError(f"steps_per_bar must divide a 4/4 bar evenly (4..96), got {steps}")
-    extra = {k: v for k, v in meta.items() if k not in keys}
     if kind == "emotion":
         shape = list(inputs["roll"])
         if len(shape) != 3 or (isinstance(shape[2], int) and shape[2] != high - low + 1):
@@ -230,16 +286,5 @@ def parse_contract(
         extra=extra,
     )
     contract = EncoderContract(grid, meta["generator_sha256"]) if kind == "encoder" else grid
-    shapes = {**inputs, **outputs}
-    for name, expected in contract.expected_shapes().items():
-        actual = list(shapes[name])[1:]
-        fits = len(actual) == len(expected) and all(
-            not isinstance(a, int) or e < 0 or a == e for a, e in zip(actual, expected)
-        )
-        if not fits:
-            dims = ", ".join("bars" if e < 0 else str(e) for e in expected)
-            raise ContractError(
-                f"{kind} {name!r} must be [batch, {dims}] "
-                f"to match its metadata, got {list(shapes[name])}"
-            )
+    _check_shapes(kind, contract, {**inputs, **outputs})
     return contract

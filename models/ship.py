@@ -10,18 +10,20 @@ from typing import Any
 
 import torch
 
-from export.onnx_export import export_emotion, export_encoder, export_generator, git_revision
+from export.onnx_export import export_art, export_emotion, export_encoder, export_generator, git_revision
+from models.art import ArtConfig, ArtGenerator
 from models.emotion import EmotionConfig, EmotionModel
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.shipped import MANIFEST_NAME, sha256_file
 
-__all__ = ["ship_run", "fold_code_signs", "load_run_models", "MAX_BYTES"]
+__all__ = ["ship_run", "ship_art", "fold_code_signs", "load_run_models", "MAX_BYTES"]
 
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 25 * 1024 * 1024
 COMMAND = "coevo train all --out runs/ship --seed 0 && coevo ship runs/ship"
+ART_COMMAND = "coevo train art --out runs/art --seed 0 && coevo ship runs/art --art"
 
 
 def fold_code_signs(gen: PhraseGenerator, signs: list[float]) -> PhraseGenerator:
@@ -120,4 +122,38 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
     }
     (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
     log.info("shipped %s", ", ".join(sorted(manifest["models"])))
+    return manifest
+
+
+def ship_art(run: Path, dest: Path) -> dict[str, Any]:
+    """Export ``run/art.pt`` (code signs folded in) to ONNX beside the music models, copy its last sample
+    grid and loss curves into ``dest/eval/``, and set the manifest's ``art`` entry (others unchanged)."""
+    report = json.loads((run / "art_report.json").read_text())
+    state = torch.load(run / "art.pt", weights_only=False)
+    saved = dict(state["config"])
+    for key in ("code_names", "movements", "emotion_mean", "emotion_std"):
+        saved[key] = tuple(saved[key])
+    gen = ArtGenerator(ArtConfig(**saved))
+    gen.load_state_dict(state["gen"])
+    n_codes, latent = len(gen.cfg.code_names), gen.cfg.latent_size
+    with torch.no_grad():  # raising an axis raises the feature it is named for
+        gen.fc[0].weight[:, latent + 2:latent + 2 + n_codes] *= torch.tensor(state["signs"], dtype=torch.float32)
+    seed = int(report["config"]["seed"])
+    path = export_art(gen, dest / "art.onnx", {"training_data": report["data"], "seed": str(seed),
+                                                "training_steps": str(report["steps"])})
+    grids = sorted((run / "samples").glob("step_*.png"))
+    (dest / "eval").mkdir(parents=True, exist_ok=True)
+    if grids:
+        shutil.copyfile(grids[-1], dest / "eval" / "art_samples.png")
+    if (run / "art_losses.png").is_file():
+        shutil.copyfile(run / "art_losses.png", dest / "eval" / "art_losses.png")
+    manifest_path = dest / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
+    manifest["art_command"] = ART_COMMAND
+    manifest["models"]["art"] = _entry(path, report, "art", seed, {
+        "config": report["config"], "code_names": report["code_names"], "movements": report["movements"],
+        "emotion_mean": list(gen.cfg.emotion_mean), "emotion_std": list(gen.cfg.emotion_std),
+        "evaluation": {"code_slopes_in_feature_std": report["code_slopes"], "steps": report["steps"]}})
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    log.info("shipped %s", path)
     return manifest

@@ -59,7 +59,7 @@ def _rewrite(src: Path, dst: Path, **meta: str | None) -> Path:
     ({"tracks": "melody,drums"}, "'roll' must be \\[batch, 2, 16, 84\\]"),
     ({"drum_tracks": "cowbell"}, "drum_tracks \\['cowbell'\\] must be among tracks"),
     ({"pitch_high": "200"}, "pitch range must satisfy"),
-    ({"kind": "vocoder"}, "'kind' must be 'generator', 'emotion' or 'encoder'"),
+    ({"kind": "vocoder"}, "'kind' must be 'generator', 'emotion', 'encoder' or 'art'"),
 ])
 def test_model_that_does_not_fit_is_refused_saying_why(models, tmp_path: Path, change: dict, reason: str) -> None:
     path = _rewrite(models.generator, tmp_path / "m.onnx", **change)

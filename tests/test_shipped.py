@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridge.generation import EmotionReader, Encoder, Generator, resolve_model_path
+from bridge.generation import ArtModel, EmotionReader, Encoder, Generator, resolve_model_path
 from models.contract import EmotionContract, GeneratorContract
 from models.ship import MAX_BYTES
 from models.shipped import read_manifest, sha256_file, shipped_dir
@@ -12,7 +12,7 @@ from models.shipped import read_manifest, sha256_file, shipped_dir
 
 def test_every_shipped_model_matches_its_manifest_and_loads() -> None:
     manifest = read_manifest()
-    assert set(manifest["models"]) == {"generator", "emotion", "encoder"}
+    assert set(manifest["models"]) == {"generator", "emotion", "encoder", "art"}
     generator = Generator(shipped_dir() / manifest["models"]["generator"]["file"], ["CPUExecutionProvider"])
     for kind, entry in manifest["models"].items():
         path = shipped_dir() / entry["file"]
@@ -24,6 +24,10 @@ def test_every_shipped_model_matches_its_manifest_and_loads() -> None:
         if kind == "encoder":  # it must invert exactly the shipped generator
             model = Encoder(path, providers, generator)
             assert entry["inverts"] == manifest["models"]["generator"]["file"]
+        elif kind == "art":
+            model = ArtModel(path, providers)  # type: ignore[assignment]
+            assert list(model.contract.code_names) == entry["code_names"]
+            continue
         else:
             model = (Generator if kind == "generator" else EmotionReader)(path, providers)  # type: ignore[assignment]
         assert isinstance(model.contract, EmotionContract if kind == "emotion" else GeneratorContract)
@@ -55,3 +59,33 @@ def test_raising_each_shipped_axis_raises_the_feature_it_is_named_for() -> None:
             roll, _ = gen.run(z, bar_z, emotion, codes)
             measured.append(features(roll.reshape(n, BARS, *roll.shape[1:]))[name].mean())
         assert measured[1] > measured[0], f"axis {name!r}: {measured[0]:.3f} at -1, {measured[1]:.3f} at +1"
+
+
+def test_shipped_art_model_follows_emotion_and_its_named_axes() -> None:
+    """Rendered by the exported ONNX file from latents the training never drew."""
+    import torch
+
+    from models.art import ArtConfig, colour_emotion_torch
+    from models.train_art import image_features
+
+    entry = read_manifest()["models"]["art"]
+    art = ArtModel(shipped_dir() / entry["file"], ["CPUExecutionProvider"])
+    c = art.contract
+    rng = np.random.default_rng(54321)
+    n = 128
+    z = rng.standard_normal((n, c.latent_size)).astype(np.float32)
+    codes = np.zeros((n, len(c.code_names)), np.float32)
+    stats = ArtConfig(emotion_mean=tuple(entry["emotion_mean"]), emotion_std=tuple(entry["emotion_std"]))
+    read = {}
+    for valence in (-1.0, 1.0):
+        images = art.render(z, np.tile([[valence, 0.0]], (n, 1)), codes)
+        read[valence] = colour_emotion_torch(torch.from_numpy(images), stats).numpy()[:, 0].mean()
+    assert read[1.0] > read[-1.0] + 0.2, read  # asking for more valence gives images that read as more pleasant
+    emotion = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    for k, name in enumerate(c.code_names):
+        measured = []
+        for value in (-1.0, 1.0):
+            codes = np.zeros((n, len(c.code_names)), np.float32)
+            codes[:, k] = value
+            measured.append(image_features(art.render(z, emotion, codes))[name].mean())
+        assert measured[1] > measured[0], f"axis {name!r}: {measured[0]:.4f} at -1, {measured[1]:.4f} at +1"
