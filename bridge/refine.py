@@ -6,6 +6,7 @@ of many phrases at once (array work, no per-note Python); ``refine`` does it for
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,15 @@ def _snap(pitch: int, allowed: frozenset[int]) -> int:
     return pitch
 
 
+@functools.lru_cache(maxsize=64)
+def _snap_table(tonic: int, mode: str) -> np.ndarray:
+    """Every MIDI pitch snapped into the scale (built once per key, read-only)."""
+    allowed = scale_pitch_classes(tonic, mode)
+    table = np.array([_snap(p, allowed) for p in range(128)], dtype=np.int64)
+    table.flags.writeable = False
+    return table
+
+
 def _first_seen_rank(keys: np.ndarray) -> np.ndarray:
     """For each row, the rank of its key among the keys in order of first appearance."""
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
@@ -88,9 +98,7 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
     pitch = t.pitch.copy()
     duration = t.duration.copy()
     if settings.key_lock:
-        allowed = scale_pitch_classes(settings.tonic, settings.mode)
-        snapped = np.array([_snap(p, allowed) for p in range(128)], dtype=np.int64)
-        pitch[pitched] = snapped[pitch[pitched]]
+        pitch[pitched] = _snap_table(settings.tonic, settings.mode)[pitch[pitched]]
     if settings.min_note_beats > 0:
         short = pitched & (duration < settings.min_note_beats)
         duration[short] = np.minimum(settings.min_note_beats, length_beats - t.start[short])

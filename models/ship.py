@@ -35,8 +35,9 @@ def fold_code_signs(gen: PhraseGenerator, signs: list[float]) -> PhraseGenerator
 
 
 def _config_from_json(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved generator/encoder config with its name lists back as tuples."""
-    return {k: tuple(v) if k in ("code_names", "tracks", "drum_tracks") else v for k, v in saved.items()}
+    """A saved model config (generator, encoder, art) with its JSON lists back as tuples."""
+    lists = ("code_names", "tracks", "drum_tracks", "movements", "emotion_mean", "emotion_std")
+    return {k: tuple(v) if k in lists else v for k, v in saved.items()}
 
 
 def load_run_models(run: Path) -> tuple[PhraseGenerator, EmotionModel]:
@@ -130,10 +131,7 @@ def ship_art(run: Path, dest: Path) -> dict[str, Any]:
     grid and loss curves into ``dest/eval/``, and set the manifest's ``art`` entry (others unchanged)."""
     report = json.loads((run / "art_report.json").read_text())
     state = torch.load(run / "art.pt", weights_only=False)
-    saved = dict(state["config"])
-    for key in ("code_names", "movements", "emotion_mean", "emotion_std"):
-        saved[key] = tuple(saved[key])
-    gen = ArtGenerator(ArtConfig(**saved))
+    gen = ArtGenerator(ArtConfig(**_config_from_json(state["config"])))
     gen.load_state_dict(state["gen"])
     n_codes, latent = len(gen.cfg.code_names), gen.cfg.latent_size
     with torch.no_grad():  # raising an axis raises the feature it is named for
