@@ -30,7 +30,7 @@ from bridge.errors import CoevoError
 from bridge.generation import resolve_model_path
 from bridge.jack_tools import PERIOD, RATE, JackServer, MidiDump, jack_ports
 
-__all__ = ["bench_live", "percentiles"]
+__all__ = ["bench_live", "onset_lateness", "percentiles"]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _pair(sent: list[tuple[float, float, int, int]], captured: list[tuple[int, i
     return np.array(rows).reshape(-1, 3)
 
 
-def _lateness(dump: MidiDump, sent: list[tuple[float, float, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def onset_lateness(dump: MidiDump, sent: list[tuple[float, float, int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(deadline, onset lateness, JACK delivery) of every note-on captured at the JACK peer.
 
     The peer stamps notes in JACK frames, a clock that wanders against the monotonic one (the
@@ -213,7 +213,7 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
         finally:
             daemon.stop()
             dump.close()
-        deadlines, late, delivery = _lateness(dump, sent)
+        deadlines, late, delivery = onset_lateness(dump, sent)
         at_send = np.array([s - d for d, s, _, _ in sent])
         send_deadlines = np.array([d for d, _, _, _ in sent])
 

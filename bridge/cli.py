@@ -67,6 +67,16 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-dir", dest="data_dir", help="where session folders go (default: the user data dir)")
     g.add_argument("--no-autostart", dest="autostart", action="store_const", const=False,
                    help="wait for /coevo/transport/start before playing")
+    g.add_argument("--visuals", action="store_const", const=True,
+                   help="render visuals from the art model: a page at http://127.0.0.1:8100/ and OSC bundles")
+    g.add_argument("--art-model", dest="art_model", help="art ONNX file for --visuals (default: the shipped one)")
+    g.add_argument("--visual-port", dest="visual_port", type=int, help="port of the visuals page (default 8100)")
+    g.add_argument("--visual-fps", dest="visual_fps", type=float, help="frames per second, 1..120 (default 30)")
+    g.add_argument("--record", action="store_const", const=True,
+                   help="with --visuals, write every frame as PNG into the session folder's frames/")
+    g.add_argument("--sound-in", dest="sound_in", metavar="DEVICE",
+                   help='listen to a sound input ("default", an index or words of its name; see coevo doctor): '
+                        "its level, onsets and brightness move arousal and the visual energy")
     g.add_argument("--log-level", dest="log_level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
@@ -96,7 +106,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
             else f"MIDI off ({daemon.midi.reason})")
     print(f"coevo is running: {daemon.generator.provider} | {midi} | OSC in {cfg.osc_host}:{cfg.osc_port}, "
           f"events to {cfg.event_host}:{cfg.event_port} | {cfg.clock} clock at {cfg.bpm:g} BPM\n"
-          f"session folder: {daemon.session.path if daemon.session else '-'}\nCtrl-C stops.", flush=True)
+          f"session folder: {daemon.session.path if daemon.session else '-'}", flush=True)
+    if daemon.web is not None:
+        print(f"visuals: http://{daemon.web.address[0]}:{daemon.web.address[1]}/ (i: info overlay, f: full screen)"
+              + (f", recording to {daemon.session.path / 'frames'}" if cfg.record and daemon.session else ""), flush=True)
+    if daemon.sound is not None:
+        print(f"sound input: {daemon.sound.name}", flush=True)
+    print("Ctrl-C stops.", flush=True)
     daemon.wait()
     daemon.stop()
     return 0
@@ -256,6 +272,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         return bench_generate(Path(args.out or "bench-results/generate.json"), clips=args.clips,
                               model=args.model or "")
+    if args.what == "visuals":
+        from bridge.bench_visuals import bench_visuals
+
+        return bench_visuals(Path(args.out or "bench-results/visuals.json"), seconds=args.seconds)
     from bridge.bench import bench_live
 
     return bench_live(out=Path(args.out or "bench-results/live.json"), seconds=args.seconds, model=args.model or "")
@@ -273,6 +293,8 @@ def _train_extra(command: str) -> Iterator[None]:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from bridge.generation import resolve_model_path
 
+    if args.what == "art":
+        return _eval_art(args)
     with _train_extra("eval"):
         from models.evaluate import evaluate_music
     model = resolve_model_path(args.model or "", "generator")
@@ -280,10 +302,31 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if model is None or emotion is None:
         raise CoevoError("coevo eval music needs a generator and an emotion model: none ships; pass --model and "
                          "--emotion-model")
-    out = Path(args.out)
-    report = evaluate_music(model, emotion, out, n=args.segments, seed=args.seed, songs_limit=args.songs)
+    out = Path(args.out or "eval/music")
+    report = evaluate_music(model, emotion, out, n=args.segments or 512, seed=args.seed, songs_limit=args.songs)
     sys.stdout.write((out / "report.md").read_text(encoding="utf-8"))
     print(f"\nreport and plots in {out} ({report['seconds']:.0f} s)")
+    return 0
+
+
+def _eval_art(args: argparse.Namespace) -> int:
+    from bridge.generation import resolve_model_path
+
+    with _train_extra("eval"):
+        from models.art_eval import evaluate_art
+    runs = [Path(r) for r in args.runs]
+    if not runs:
+        shipped = resolve_model_path("", "art")
+        if shipped is None:
+            raise CoevoError("no art model ships with this install: pass run folders or art ONNX files")
+        runs = [shipped]
+    out = Path(args.out or "eval/art")
+    try:
+        report = evaluate_art(runs, out, n=args.segments or 500, seed=args.seed, limit=args.songs)
+    except (FileNotFoundError, ValueError) as err:
+        raise CoevoError(str(err)) from err
+    sys.stdout.write((out / "report.md").read_text(encoding="utf-8"))
+    print(f"\nreport and sample grids in {out} ({report['seconds']:.0f} s)")
     return 0
 
 
@@ -304,13 +347,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.kind == "art":
         from models.train_art import ArtTrainConfig, train_art
 
+        from models.art import VARIANTS
+
         if args.images and not Path(args.images).is_dir():
             raise CoevoError(f"--images: {args.images} is not a folder")
-        report = train_art(out, ArtTrainConfig(seed=args.seed, steps=args.art_steps, images=args.images or "",
-                                               limit=args.songs), resume=not args.restart)
-        print(f"art model: {report['steps']} steps in {report['training_seconds'] / 60:.1f} min; axes "
-              f"{report['code_names']}; sample grids in {out / 'samples'}")
-        print(f"run folder: {out}")
+        runs = [(v, out / v) for v in VARIANTS] if args.ablation else [(args.variant, out)]
+        for variant, folder in runs:
+            report = train_art(folder, ArtTrainConfig(seed=args.seed, steps=args.art_steps, images=args.images or "",
+                                                      limit=args.songs, variant=variant, minutes=args.minutes or 0.0),
+                               resume=not args.restart)
+            print(f"art model ({variant}): {report['steps']} steps in {report['training_seconds'] / 60:.1f} min; "
+                  f"axes {report['code_names']}; sample grids in {folder / 'samples'}")
+        print(f"run folder: {out}" + (f"\ncompare them: coevo eval art {out}/* --out {out}/eval" if args.ablation else ""))
         return 0
     if args.kind in ("emotion", "all"):
         report = train_emotion(out, seed=args.seed, epochs=args.epochs)
@@ -461,23 +509,35 @@ def build_parser() -> argparse.ArgumentParser:
                                    "under 200 OSC messages/s, torch vs onnxruntime inference. Starts a JACK "
                                    "dummy server if none runs; needs jackd, jack_midi_dump and torch.\n"
                                    "generate: 4-bar clips per second of `coevo generate` (batched) against one clip "
-                                   "per model call, and MIDI files per second. Exit status 1 when a target is missed.")
-    p.add_argument("what", choices=("live", "generate"))
+                                   "per model call, and MIDI files per second.\n"
+                                   "visuals: frames per second of --visuals, and MIDI onset lateness with visuals off "
+                                   "and on (two rounds each, same JACK server). Exit status 1 when a target is missed.")
+    p.add_argument("what", choices=("live", "generate", "visuals"))
     p.add_argument("--out", help="JSON results file (default bench-results/<what>.json)")
     p.add_argument("--clips", type=int, default=2048, help="generate: clips per batched run (default 2048)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of each timing phase (default 30)")
     p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
     p.set_defaults(func=_cmd_bench)
-    p = sub.add_parser("eval", help="measure a generator against held-out music and baselines (train extra)",
+    p = sub.add_parser("eval", help="measure models against held-out music or paintings (train extra)",
+                       formatter_class=fmt,
                        description="music: MuseGAN metrics (empty bars, pitch classes, qualified notes, polyphony, "
                                    "drum pattern, tonal distance) and mgeval overlapping areas for the test songs, "
                                    "the model, random notes and a Markov chain; emotion controllability; the effect "
-                                   "of each named axis. Prints the Markdown report; writes it with JSON and PNG plots.")
-    p.add_argument("what", choices=("music",))
+                                   "of each named axis. Prints the Markdown report; writes it with JSON and PNG plots.\n"
+                                   "art: FID and KID (Inception features, offline) and MS-SSIM diversity of each art "
+                                   "model against the held-out images, with a sample grid per model.",
+                       epilog="examples:\n"
+                              "  coevo eval music\n"
+                              "  coevo eval art                                  the shipped art model\n"
+                              "  coevo train art --ablation --minutes 6 --out runs/ablation\n"
+                              "  coevo eval art runs/ablation/* --out eval/art   the ablation table")
+    p.add_argument("what", choices=("music", "art"))
+    p.add_argument("runs", nargs="*", help="art: run folders (coevo train art) or art ONNX files (default: the shipped one)")
     p.add_argument("--model", help="generator ONNX file (default: the shipped model)")
     p.add_argument("--emotion-model", dest="emotion_model", help="emotion ONNX file (default: the shipped one)")
-    p.add_argument("--out", default="eval/music", help="report folder (default eval/music)")
-    p.add_argument("-n", "--segments", type=int, default=512, help="4-bar segments per set (default 512)")
+    p.add_argument("--out", help="report folder (default eval/<what>)")
+    p.add_argument("-n", "--segments", type=int,
+                   help="4-bar segments per set (default 512); art: images per model (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--songs", type=int, help="use only this many songs and drum files (quick runs)")
     p.set_defaults(func=_cmd_eval)
@@ -500,6 +560,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--art-steps", dest="art_steps", type=int, default=3000,
                    help="art model steps (about 20 min on a 2-core CPU at 64x64)")
     p.add_argument("--images", help="art: train on this folder of your own images instead of the paintings")
+    p.add_argument("--variant", default="dcgan", choices=("dcgan", "attention", "dilated", "multiscale", "ms-ssim", "full"),
+                   help="art: the architecture (see `coevo eval art`; default dcgan, the shipped one)")
+    p.add_argument("--minutes", type=float, help="art: stop after this many minutes of training (or --art-steps)")
+    p.add_argument("--ablation", action="store_true",
+                   help="art: train every variant into OUT/<variant>, each for --minutes, to compare with coevo eval art")
     p.add_argument("--songs", type=int, help="use only this many songs and drum files, or images for art (quick runs)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.set_defaults(func=_cmd_train)

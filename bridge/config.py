@@ -80,6 +80,15 @@ class Config:
     ableton_host: str = "127.0.0.1"
     ableton_port: int = 11000
     ableton_reply_port: int = 11001
+    # visuals (the art side) and sound input
+    visuals: bool = False  # render frames from the art model: web page, OSC bundles, --record
+    art_model: str = ""
+    visual_host: str = "127.0.0.1"
+    visual_port: int = 8100
+    visual_fps: float = 30.0
+    record: bool = False  # write every frame as PNG into the session folder's frames/
+    sound_in: str = ""  # "" off, "default", a device index, or words of its name (e.g. "system JACK")
+    sound_weight: float = 0.3  # how far the sound pulls arousal at each bar line
     log_level: str = "INFO"
 
     def validate(self) -> "Config":
@@ -93,7 +102,8 @@ class Config:
                   "emotion_weight": (0.0, 1.0), "answer_weight": (0.0, 1.0), "min_note_beats": (0.0, 4.0), "humanize": (0.0, 1.0),
                   "density": (0.0, 1.0), "density_cap": (0, 256), "osc_port": (0, 65535),
                   "event_port": (1, 65535), "ableton_track": (0, 999), "ableton_port": (1, 65535),
-                  "ableton_reply_port": (1, 65535)}  # osc_port 0: any free port
+                  "ableton_reply_port": (1, 65535), "visual_port": (0, 65535), "visual_fps": (1.0, 120.0),
+                  "sound_weight": (0.0, 1.0)}  # osc_port 0: any free port
         for name, (lo, hi) in ranges.items():
             value = getattr(self, name)
             if not lo <= value <= hi:

@@ -27,7 +27,7 @@ import numpy as np
 from bridge.ableton import LivePusher, PushResult
 from bridge.config import Config, config_to_toml
 from bridge.errors import InputError, ModelError
-from bridge.generation import (EmotionReader, Encoder, GenerationRequest, Generator, choose_providers,
+from bridge.generation import (ArtModel, EmotionReader, Encoder, GenerationRequest, Generator, choose_providers,
                                resolve_model_path)
 from bridge.midi_io import MidiPorts, open_backend
 from bridge.osc_io import Command, OscEndpoint, RateLimitedLog
@@ -36,8 +36,12 @@ from bridge.phrase import BEATS_PER_BAR, Note, Phrase
 from bridge.refine import RefineSettings, parse_key, refine_table
 from bridge.scheduler import Scheduler
 from bridge.session import Session
+from bridge.sound_in import SoundInput
 from bridge.state import ControlState
 from bridge.transport import LinkClock, MidiClockFollower, Transport
+from bridge.visual_outputs import OscVisuals, PngRecorder
+from bridge.visuals import FrameSink, Score, VisualDriver, Visualizer
+from bridge.web_view import WebView
 
 __all__ = ["Daemon", "PhraseMaker"]
 
@@ -117,6 +121,8 @@ class Daemon:
         if self.emotion is None:
             log.info("no emotion model: the performer's notes will not move the emotion state")
         self.encoder = self._load_encoder(providers)
+        self._art = self._load_art(providers) if cfg.visuals or cfg.record else None
+        self.sound = SoundInput(cfg.sound_in) if cfg.sound_in else None  # opened here, started with the rest
         contract = self.generator.contract
         self.maker = PhraseMaker(self.generator, cfg)
         self.state = ControlState(contract.latent_size, contract.code_names, alpha=cfg.alpha, seed=cfg.seed,
@@ -136,6 +142,9 @@ class Daemon:
         self.pusher: LivePusher | None = None  # started on first use, or at start with ableton_push/ableton_tempo
         self.cc_map = dict(cfg.cc_map) or {str(21 + i): axis for i, axis in enumerate(contract.code_names)}
         self.learning: str | None = None
+        self.score = Score(contract.drum_tracks)  # what the visuals read the music from
+        self.visualizer: Visualizer | None = None
+        self.web: WebView | None = None
         self.pending: list[Command] = []  # state changes waiting for the bar line
         self.upcoming: list[Phrase] = []  # committed, not yet started
         self.recent: OrderedDict[str, Phrase] = OrderedDict()
@@ -158,11 +167,18 @@ class Daemon:
         sys.setswitchinterval(0.0002)  # the timing thread must get the GIL back quickly
         gc.collect()
         gc.freeze()  # what exists now (libraries, the model) is never scanned again: shorter GC pauses
+        if self._art is not None:  # the port is taken before anything is written
+            self.web = WebView(self.cfg.visual_host, self.cfg.visual_port)
+            self.web.start()
         self.midi.open()
         header = {"model": str(self.generator.path), "model_sha256": self.generator.sha256,
                   "provider": self.generator.provider, "config": asdict(self.cfg)}
         self.session = Session(Path(self.cfg.data_dir), config_to_toml(self.cfg), header)
         self._load_learned()
+        if self.sound is not None:
+            self.sound.start()
+        if self._art is not None and self.web is not None:
+            self._start_visuals(self._art, self.web, self.session)
         self.osc.start()
         self.scheduler.start()
         self._thread.start()
@@ -192,8 +208,15 @@ class Daemon:
         if self.link is not None:
             self.link.stop()
         self.queue.put(None)
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         self.scheduler.stop()
+        if self.visualizer is not None:
+            self.visualizer.stop()
+        if self.web is not None:
+            self.web.stop()
+        if self.sound is not None:
+            self.sound.stop()
         if self.pusher is not None:
             self.pusher.stop()
         self.osc.stop()
@@ -479,6 +502,7 @@ class Daemon:
         self.pending.clear()
         changed |= self.state.bar_line()
         changed |= self._read_performer()
+        changed |= self._read_sound()
         if changed:
             self._regenerate(received if received is not None else time.monotonic())
         v = self.state.values
@@ -527,6 +551,36 @@ class Daemon:
             self.state.pull_z(z, self.cfg.answer_weight)
         return True
 
+    def _read_sound(self) -> bool:
+        """Let the room's sound pull arousal (valence stays where it is): silence is not read."""
+        if self.sound is None or self.cfg.sound_weight <= 0:
+            return False
+        heard = self.sound.features()
+        if heard.level < 0.05:
+            return False
+        v = self.state.values
+        self.state.pull_emotion(v.valence, heard.arousal, self.cfg.sound_weight)
+        return True
+
+    # ---- visuals ----------------------------------------------------------------------------------
+    def _load_art(self, providers: list[str]) -> ArtModel:
+        path = resolve_model_path(self.cfg.art_model, "art")
+        if path is None:
+            raise ModelError("--visuals needs an art model: this install ships none; pass --art-model FILE.onnx "
+                             "(make one with `coevo train art` and `coevo ship RUN --art`)")
+        art = ArtModel(path, providers, threads=1)
+        log.info("art model %s (%dx%d)", path, art.contract.image_size, art.contract.image_size)
+        return art
+
+    def _start_visuals(self, art: ArtModel, web: WebView, session: Session) -> None:
+        sinks: list[FrameSink] = [web, OscVisuals(self.osc)]
+        if self.cfg.record:
+            sinks.append(PngRecorder(session.path / "frames"))
+        driver = VisualDriver(art, self.generator.contract.latent_size, self.cfg.seed)
+        self.visualizer = Visualizer(driver, self.state, self.transport, self.score, self.cfg.visual_fps, sinks,
+                                     self.sound.energy if self.sound is not None else None)
+        self.visualizer.start()
+
     def _started(self, phrase: Phrase) -> None:
         self.upcoming = [p for p in self.upcoming if p.id != phrase.id]
         if self._stale and self.upcoming and self.upcoming[0].id in self._stale:
@@ -558,6 +612,7 @@ class Daemon:
         if self._waiting_since is not None:
             self.ready_latency.append(time.monotonic() - self._waiting_since)
             self._waiting_since = None
+        self.score.add(phrase, replaces.id if replaces is not None else None)
         self.upcoming = [p for p in self.upcoming if replaces is None or p.id != replaces.id] + [phrase]
         self.upcoming.sort(key=lambda p: p.start_beat)
         self.recent[phrase.id] = phrase
@@ -607,6 +662,8 @@ class Daemon:
 
     def _generate_ahead(self) -> None:
         if not self.transport.running:
+            if self.next_beat is not None:
+                self.score.clear()
             self.next_beat = None
             self.upcoming.clear()
             return

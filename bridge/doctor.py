@@ -8,10 +8,11 @@ import sys
 import onnxruntime as ort
 
 from bridge.config import Config
-from bridge.errors import ModelError
+from bridge.errors import ModelError, SoundError
 from bridge.generation import load_session, resolve_model_path
 from bridge.midi_io import fix_hint, open_backend
 from bridge.scheduler import REALTIME_FIX, realtime_available
+from bridge.sound_in import input_devices
 from models.shipped import read_manifest
 
 __all__ = ["run_doctor"]
@@ -29,6 +30,33 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _tcp_port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a closed one's TIME_WAIT is no conflict
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _sound_devices(cfg: Config) -> bool:
+    """List the sound inputs; only a problem when --sound-in asks for one."""
+    try:
+        devices = input_devices()
+    except SoundError as err:
+        return _line(not cfg.sound_in, f"sound input unavailable: {err}", "apt-get install libportaudio2 (Linux); "
+                     "PortAudio comes with the sounddevice wheel on macOS and Windows")
+    found = bool(devices)
+    _line(found or not cfg.sound_in, f"sound inputs: {len(devices)}", "connect a microphone or audio interface; "
+          "on Linux start JACK or PulseAudio/PipeWire")
+    for d in devices:
+        print(f"     {d}")
+    if cfg.sound_in:
+        print(f"     --sound-in {cfg.sound_in!r} picks the first whose name contains those words")
+    return found or not cfg.sound_in
 
 
 def run_doctor(cfg: Config) -> int:
@@ -56,15 +84,18 @@ def run_doctor(cfg: Config) -> int:
     # models
     manifest = read_manifest()["models"]
     print(f"     shipped models: {', '.join(manifest) or 'none'}")
-    for kind, configured in (("generator", cfg.model), ("emotion", cfg.emotion_model)):
+    for kind, configured in (("generator", cfg.model), ("emotion", cfg.emotion_model), ("encoder", cfg.encoder_model),
+                             ("art", cfg.art_model)):
         try:
             path = resolve_model_path(configured, kind)
         except ModelError as err:
-            ok &= _line(False, str(err), f"check --{'model' if kind == 'generator' else 'emotion-model'}")
+            ok &= _line(False, str(err), f"check --{'model' if kind == 'generator' else kind + '-model'}")
             continue
         if path is None:
-            needed = kind == "generator"
-            ok &= _line(not needed, f"{kind} model: none", "pass --model FILE.onnx (make one with `coevo export`)")
+            needed = kind == "generator" or (kind == "art" and (cfg.visuals or cfg.record))
+            fix = ("pass --model FILE.onnx (make one with `coevo export`)" if kind != "art" else
+                   "pass --art-model FILE.onnx (make one with `coevo train art` and `coevo ship RUN --art`)")
+            ok &= _line(not needed, f"{kind} model: none", fix)
             continue
         try:
             _, contract = load_session(path, ["CPUExecutionProvider"])
@@ -79,6 +110,13 @@ def run_doctor(cfg: Config) -> int:
     ok &= _line(free, f"OSC port {cfg.osc_host}:{cfg.osc_port} {'is free' if free else 'is taken'}",
                 "stop the other program (or coevo) using it, or pass --osc-port")
     print(f"     events go to {cfg.event_host}:{cfg.event_port}")
+    # visuals and sound
+    web_free = _tcp_port_free(cfg.visual_host, cfg.visual_port)
+    web_ok = web_free or not (cfg.visuals or cfg.record)
+    ok &= _line(web_ok, f"visuals page port {cfg.visual_host}:{cfg.visual_port} {'is free' if web_free else 'is taken'}"
+                + ("" if cfg.visuals or cfg.record else " (visuals are off; --visuals turns them on)"),
+                "stop the other program (or coevo) using it, or pass --visual-port")
+    ok &= _sound_devices(cfg)
     # timing (advice only: the daemon keeps time at normal priority too, with more jitter under load)
     if sys.platform.startswith("linux"):
         why = realtime_available()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CoevoError", "ConfigError", "ModelError", "InputError", "PortError"]
+__all__ = ["CoevoError", "ConfigError", "ModelError", "InputError", "PortError", "SoundError"]
 
 
 class CoevoError(Exception):
@@ -19,6 +19,10 @@ class ModelError(CoevoError):
 
 class PortError(CoevoError):
     """A MIDI port could not be found or opened."""
+
+
+class SoundError(CoevoError):
+    """Sound input cannot be used: no PortAudio, no such device, or the device refused to open."""
 
 
 class InputError(CoevoError, ValueError):

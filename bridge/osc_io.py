@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
@@ -61,7 +63,7 @@ class RateLimitedLog:
         self.logger.warning("%s: %s%s", code, message, suffix)
 
 
-def _build(path: str, args: Sequence[object]) -> bytes:
+def _build(path: str, args: Sequence[object]) -> OscMessage:
     builder = OscMessageBuilder(path)
     for value in args:
         if isinstance(value, bool):
@@ -72,7 +74,7 @@ def _build(path: str, args: Sequence[object]) -> bytes:
             builder.add_arg(value, "f")
         else:
             builder.add_arg(str(value), "s")
-    return builder.build().dgram
+    return builder.build()
 
 
 class OscEndpoint:
@@ -109,7 +111,8 @@ class OscEndpoint:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():  # stop() after a start that failed half-way
+            self._thread.join(timeout=2)
         self.sock.close()
 
     def _serve(self) -> None:
@@ -152,13 +155,28 @@ class OscEndpoint:
             raise ValueError(f"{path} is not in the outbound address map")
         try:
             with self._send_lock:
-                self.sock.sendto(_build(path, args), target)
+                self.sock.sendto(_build(path, args).dgram, target)
         except OSError as err:
             self.errors.warn("send_failed", f"cannot send {path} to {target[0]}:{target[1]}: {err.strerror}")
 
     def broadcast(self, path: str, args: Sequence[object]) -> None:
         for target in list(self.targets):
             self.send_to(target, path, args)
+
+    def broadcast_bundle(self, messages: Sequence[tuple[str, Sequence[object]]]) -> None:
+        """One OSC bundle (timetag: immediately) of these messages to every event target."""
+        builder = OscBundleBuilder(IMMEDIATELY)
+        for path, args in messages:
+            if path not in OUTBOUND:
+                raise ValueError(f"{path} is not in the outbound address map")
+            builder.add_content(_build(path, args))
+        data = builder.build().dgram
+        for target in list(self.targets):
+            try:
+                with self._send_lock:
+                    self.sock.sendto(data, target)
+            except OSError as err:
+                self.errors.warn("send_failed", f"cannot send a bundle to {target[0]}:{target[1]}: {err.strerror}")
 
     def subscribe(self, target: Target) -> None:
         if target not in self.targets:

@@ -101,6 +101,16 @@ OUTBOUND: dict[str, Address] = {a.path: a for a in (
             repeat=(Arg("axis", "s"), Arg("value", "f"))),
     Address("/coevo/clip/pushed", (Arg("id", "s"), Arg("track", "i"), Arg("slot", "i"), Arg("n_notes", "i")),
             "A phrase is now a clip in Live (Live read its notes back)."),
+    Address("/coevo/visual/palette", (), "With --visuals, in one bundle per frame: the frame's 5 main colours, "
+            "darkest first, as r g b floats 0..1.", repeat=(Arg("r", "f", 0, 1), Arg("g", "f", 0, 1), Arg("b", "f", 0, 1))),
+    Address("/coevo/visual/energy", (Arg("energy", "f", 0, 1),),
+            "Visual energy: rises on each note as it plays (by velocity), plus sound input; fades within a beat."),
+    Address("/coevo/visual/valence", (Arg("valence", "f", -1, 1),), "The smoothed valence the picture shows."),
+    Address("/coevo/visual/arousal", (Arg("arousal", "f", -1, 1),), "The smoothed arousal the picture shows."),
+    Address("/coevo/visual/latent", (), "The art latent's coordinates along its 8 most visible directions.",
+            repeat=(Arg("coordinate", "f"),)),
+    Address("/coevo/beat", (Arg("bar", "i"), Arg("beat", "i", 1, 4)), "Where the playhead is (bar from 0, beat 1..4), "
+            "in every visual bundle."),
 )}
 
 _PY_TYPES = {"i": (int,), "f": (float, int), "s": (str,)}

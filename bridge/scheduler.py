@@ -74,7 +74,8 @@ class Scheduler:
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():  # stop() after a start that failed half-way
+            self._thread.join(timeout=2)
         self.all_notes_off()
 
     def wake(self) -> None:

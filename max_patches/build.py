@@ -1,12 +1,14 @@
 """Write the Max patches of this folder from one description, so cords and ports cannot drift.
 
-    python max_patches/build.py          write coevo_device.{maxpat,amxd,maxhelp} and coevo_control.{maxpat,maxhelp}
+    python max_patches/build.py          write coevo_device.{maxpat,amxd,maxhelp}, coevo_control.{maxpat,maxhelp}
+                                         and coevo_visual.{maxpat,maxhelp}
     python max_patches/build.py --check  exit 1 if a committed file differs from what would be written
 
 coevo_device: the Max for Live MIDI effect. It listens to the daemon's events (udpreceive 9101),
 writes each complete phrase into a clip slot of its track (coevo_clip.js, Live API), and sends
 like/dislike, a mood XY pad, named-axis dials, bars and generate to the daemon (udpsend 9100).
 coevo_control: the same controls for Max without Live; it subscribes to the events on port 9102.
+coevo_visual: the visual stream of --visuals in Jitter (palette matrix, energy, beat); events on port 9103.
 The .amxd is the .maxpat in Max for Live's container: 'ampf' (device type 'mmmm': MIDI effect),
 'meta', 'ptch' (the patcher JSON, NUL-terminated), each chunk a 4-byte tag and a little-endian size.
 """
@@ -23,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 DAEMON_OSC_PORT = 9100  # Config.osc_port
 DAEMON_EVENT_PORT = 9101  # Config.event_port
 CONTROL_EVENT_PORT = 9102  # coevo_control subscribes here, so it can run beside the device
+VISUAL_EVENT_PORT = 9103  # coevo_visual subscribes here
 AXES = ("register", "polyphony", "rhythm", "density")  # the shipped generator's named axes
 JS = "coevo_clip.js"
 
@@ -32,7 +35,12 @@ SIGNATURES = {
     "prepend": (1, 1), "scale": (6, 1), "pak": (2, 1), "midiin": (1, 1), "midiout": (1, 0), "print": (1, 0),
     "message": (2, 1), "comment": (1, 0), "live.text": (1, 2), "live.dial": (1, 2), "live.numbox": (1, 2),
     "live.toggle": (1, 1), "pictslider": (2, 2), "bpatcher": (0, 0),
+    "listfunnel": (1, 1), "%": (2, 1), "/": (2, 1), "jit.matrix": (1, 2), "jit.pwindow": (1, 2),
+    "flonum": (1, 2), "number": (1, 2), "slider": (1, 1),
 }
+# objects whose inlets and outlets follow from their arguments (n of them)
+BY_ARGUMENTS = {"route": lambda n: (2, n + 1), "t": lambda n: (1, n), "unpack": lambda n: (1, n),
+                "pack": lambda n: (n, 1)}
 
 
 class Patch:
@@ -47,6 +55,8 @@ class Patch:
         kind = text.split()[0] if maxclass == "newobj" else maxclass
         if kind == "js":
             inlets, outlets = 1, 4
+        elif kind in BY_ARGUMENTS:
+            inlets, outlets = BY_ARGUMENTS[kind](len(text.split()) - 1)
         else:
             inlets, outlets = SIGNATURES[kind]
         box: dict[str, Any] = {"id": f"obj-{len(self.boxes) + 1}", "maxclass": maxclass, "numinlets": inlets,
@@ -183,21 +193,83 @@ def control() -> Patch:
     return p
 
 
-def help_patch(subject: str, lines: list[str]) -> Patch:
-    """A help patch: what the patch does, how to use it, and a working instance to try."""
+def visual() -> Patch:
+    """The OSC stream of --visuals in Jitter: the palette as a 5x1 colour matrix, energy, bar and beat."""
+    p = Patch((140, 140, 760, 520), presentation=True)
+    recv = p.add("newobj", f"udpreceive {VISUAL_EVENT_PORT}", (20, 20, 120, 22))
+    load = p.add("newobj", "loadbang", (300, 20, 70, 22))
+    metro = p.add("newobj", "metro 1000", (300, 60, 80, 22))
+    subscribe = p.add("message", f"/coevo/subscribe {VISUAL_EVENT_PORT}", (300, 100, 150, 22))
+    send = p.add("newobj", f"udpsend 127.0.0.1 {DAEMON_OSC_PORT}", (300, 140, 170, 22))
+    route = p.add("newobj", "route /coevo/visual/palette /coevo/visual/energy /coevo/beat", (20, 60, 260, 22))
+    # palette: 15 floats -> "index value" pairs -> setcell x 0 plane p val v, then show the matrix
+    after = p.add("newobj", "t b l", (20, 100, 50, 22))
+    funnel = p.add("newobj", "listfunnel", (60, 140, 70, 22))
+    pair = p.add("newobj", "unpack 0 0.", (60, 180, 80, 22))
+    index = p.add("newobj", "t i i", (60, 220, 40, 22))
+    cell = p.add("newobj", "/ 3", (60, 260, 30, 22))
+    plane = p.add("newobj", "% 3", (110, 260, 30, 22))
+    triple = p.add("newobj", "pack 0 0 0.", (60, 300, 80, 22))
+    setcell = p.add("message", "setcell $1 0 plane $2 val $3", (60, 340, 180, 22))
+    matrix = p.add("newobj", "jit.matrix coevo_palette 3 float32 5 1", (20, 380, 230, 22))
+    window = p.add("jit.pwindow", rect=(20, 420, 250, 50), show=(10, 10, 250, 50))
+    p.connect(recv, 0, route)
+    p.connect(load, 0, metro)
+    p.connect(metro, 0, subscribe)
+    p.connect(subscribe, 0, send)
+    p.connect(route, 0, after)
+    p.connect(after, 1, funnel)
+    p.connect(funnel, 0, pair)
+    p.connect(pair, 1, triple, 2)  # the value first (cold), then the index (hot, via t i i)
+    p.connect(pair, 0, index)
+    p.connect(index, 1, plane)
+    p.connect(plane, 0, triple, 1)
+    p.connect(index, 0, cell)
+    p.connect(cell, 0, triple, 0)
+    p.connect(triple, 0, setcell)
+    p.connect(setcell, 0, matrix)
+    p.connect(after, 0, matrix)  # every cell set: output the matrix
+    p.connect(matrix, 0, window)
+    # energy and beat
+    energy = p.add("flonum", rect=(330, 220, 60, 22), show=(10, 70, 60, 22))
+    meter = p.add("slider", rect=(330, 260, 20, 120), show=(80, 70, 150, 20), size=1.0, floatoutput=1,
+                  orientation=1)
+    beat = p.add("newobj", "unpack 0 0", (430, 220, 70, 22))
+    bar_box = p.add("number", rect=(430, 260, 50, 22), show=(10, 100, 50, 22))
+    beat_box = p.add("number", rect=(490, 260, 50, 22), show=(70, 100, 50, 22))
+    p.connect(route, 1, energy)
+    p.connect(route, 1, meter)
+    p.connect(route, 2, beat)
+    p.connect(beat, 0, bar_box)
+    p.connect(beat, 1, beat_box)
+    p.add("comment", "Coevo visuals (coevo run --visuals): palette, energy, bar and beat; events on port 9103.",
+          (20, 490, 600, 22))
+    return p
+
+
+PHRASE_DEMO = ["/coevo/phrase/begin demo 4. 2", "/coevo/phrase/notes demo 0 60 0. 1. 100 0 64 1. 1. 90 0",
+               "/coevo/phrase/end demo"]
+VISUAL_DEMO = ["/coevo/visual/palette 0.1 0.05 0.2 0.3 0.1 0.4 0.6 0.2 0.3 0.9 0.5 0.2 1. 0.9 0.6",
+               "/coevo/visual/energy 0.8", "/coevo/beat 3 2"]
+
+
+def help_patch(subject: str, lines: list[str], visual: bool = False) -> Patch:
+    """A help patch: what the patch does, how to use it, and a working instance to try. The demo messages
+    go to the patch's js (phrases), or over UDP to the instance's udpreceive (the visual stream)."""
     p = Patch((150, 150, 760, 560))
     for i, text in enumerate(lines):
         p.add("comment", text, (20, 20 + 24 * i, 700, 22))
     y = 40 + 24 * len(lines)
-    js = p.add("newobj", f"js {JS}", (20, y + 90, 120, 22))
-    demo = [("/coevo/phrase/begin demo 4. 2", 0), ("/coevo/phrase/notes demo 0 60 0. 1. 100 0 64 1. 1. 90 0", 30),
-            ("/coevo/phrase/end demo", 60)]
-    for text, dy in demo:
-        msg = p.add("message", text, (160, y + dy, 380, 22))
-        p.connect(msg, 0, js)
-    out = p.add("newobj", "print coevo", (20, y + 130, 80, 22))
-    for outlet in range(4):
-        p.connect(js, outlet, out)
+    if visual:
+        target = p.add("newobj", f"udpsend 127.0.0.1 {VISUAL_EVENT_PORT}", (20, y + 90, 170, 22))
+    else:
+        target = p.add("newobj", f"js {JS}", (20, y + 90, 120, 22))
+        out = p.add("newobj", "print coevo", (20, y + 130, 80, 22))
+        for outlet in range(4):
+            p.connect(target, outlet, out)
+    for i, text in enumerate(VISUAL_DEMO if visual else PHRASE_DEMO):
+        msg = p.add("message", text, (200, y + 30 * i, 480, 22))
+        p.connect(msg, 0, target)
     p.add("bpatcher", rect=(20, y + 170, 320, 180), name=subject, args=[], embed=0)
     return p
 
@@ -210,6 +282,14 @@ DEVICE_HELP = [
     "(valence left-right, arousal bottom-top); the dials set the named axes; Bars sets the phrase length.",
     "Status shows whether the daemon answers /coevo/ping; below it the key and tempo from /coevo/state.",
     "Try it without Live: click the three messages below (begin, notes, end) and read the Max console.",
+]
+VISUAL_HELP = [
+    "coevo_visual: the visual OSC stream of `coevo run --visuals` in Max/Jitter.",
+    "It subscribes to the daemon's events on port 9103 (each second) and shows the frame's five main colours",
+    "(/coevo/visual/palette, darkest first) in a Jitter matrix, the visual energy, and the bar and beat.",
+    "Build on it: the matrix is named coevo_palette (3 planes float32, 5x1); route more addresses from the",
+    "udpreceive: /coevo/visual/valence, /coevo/visual/arousal, /coevo/visual/latent (8 floats).",
+    "Try it without the daemon: click the messages below; they go to the patch over UDP port 9103.",
 ]
 CONTROL_HELP = [
     "coevo_control: steer the Coevo daemon from Max (no Live needed).",
@@ -227,7 +307,7 @@ def amxd(patcher: dict[str, Any], device_type: bytes = b"mmmm") -> bytes:
 
 
 def outputs() -> dict[str, bytes]:
-    dev, ctl = device().to_json(), control().to_json()
+    dev, ctl, vis = device().to_json(), control().to_json(), visual().to_json()
     text = lambda d: (json.dumps(d, indent=1) + "\n").encode("utf-8")  # noqa: E731
     return {
         "coevo_device.maxpat": text(dev),
@@ -235,6 +315,8 @@ def outputs() -> dict[str, bytes]:
         "coevo_device.maxhelp": text(help_patch("coevo_device.maxpat", DEVICE_HELP).to_json()),
         "coevo_control.maxpat": text(ctl),
         "coevo_control.maxhelp": text(help_patch("coevo_control.maxpat", CONTROL_HELP).to_json()),
+        "coevo_visual.maxpat": text(vis),
+        "coevo_visual.maxhelp": text(help_patch("coevo_visual.maxpat", VISUAL_HELP, visual=True).to_json()),
     }
 
 

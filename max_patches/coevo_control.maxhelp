@@ -105,60 +105,6 @@
    {
     "box": {
      "id": "obj-6",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      160,
-      136,
-      380,
-      22
-     ],
-     "outlettype": [
-      ""
-     ],
-     "text": "/coevo/phrase/begin demo 4. 2"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-7",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      160,
-      166,
-      380,
-      22
-     ],
-     "outlettype": [
-      ""
-     ],
-     "text": "/coevo/phrase/notes demo 0 60 0. 1. 100 0 64 1. 1. 90 0"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-8",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      160,
-      196,
-      380,
-      22
-     ],
-     "outlettype": [
-      ""
-     ],
-     "text": "/coevo/phrase/end demo"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-9",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -169,6 +115,60 @@
       22
      ],
      "text": "print coevo"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-7",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      200,
+      136,
+      480,
+      22
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "/coevo/phrase/begin demo 4. 2"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-8",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      200,
+      166,
+      480,
+      22
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "/coevo/phrase/notes demo 0 60 0. 1. 100 0 64 1. 1. 90 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-9",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      200,
+      196,
+      480,
+      22
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "/coevo/phrase/end demo"
     }
    },
    {
@@ -193,11 +193,47 @@
    {
     "patchline": {
      "source": [
-      "obj-6",
+      "obj-5",
       0
      ],
      "destination": [
+      "obj-6",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
       "obj-5",
+      1
+     ],
+     "destination": [
+      "obj-6",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-5",
+      2
+     ],
+     "destination": [
+      "obj-6",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-5",
+      3
+     ],
+     "destination": [
+      "obj-6",
       0
      ]
     }
@@ -229,47 +265,11 @@
    {
     "patchline": {
      "source": [
-      "obj-5",
+      "obj-9",
       0
      ],
      "destination": [
-      "obj-9",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
       "obj-5",
-      1
-     ],
-     "destination": [
-      "obj-9",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-5",
-      2
-     ],
-     "destination": [
-      "obj-9",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-5",
-      3
-     ],
-     "destination": [
-      "obj-9",
       0
      ]
     }

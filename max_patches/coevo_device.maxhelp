@@ -150,60 +150,6 @@
    {
     "box": {
      "id": "obj-9",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      160,
-      208,
-      380,
-      22
-     ],
-     "outlettype": [
-      ""
-     ],
-     "text": "/coevo/phrase/begin demo 4. 2"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-10",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      160,
-      238,
-      380,
-      22
-     ],
-     "outlettype": [
-      ""
-     ],
-     "text": "/coevo/phrase/notes demo 0 60 0. 1. 100 0 64 1. 1. 90 0"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-11",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "patching_rect": [
-      160,
-      268,
-      380,
-      22
-     ],
-     "outlettype": [
-      ""
-     ],
-     "text": "/coevo/phrase/end demo"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-12",
      "maxclass": "newobj",
      "numinlets": 1,
      "numoutlets": 0,
@@ -214,6 +160,60 @@
       22
      ],
      "text": "print coevo"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-10",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      200,
+      208,
+      480,
+      22
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "/coevo/phrase/begin demo 4. 2"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-11",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      200,
+      238,
+      480,
+      22
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "/coevo/phrase/notes demo 0 60 0. 1. 100 0 64 1. 1. 90 0"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-12",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      200,
+      268,
+      480,
+      22
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "/coevo/phrase/end demo"
     }
    },
    {
@@ -238,11 +238,47 @@
    {
     "patchline": {
      "source": [
-      "obj-9",
+      "obj-8",
       0
      ],
      "destination": [
+      "obj-9",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
       "obj-8",
+      1
+     ],
+     "destination": [
+      "obj-9",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-8",
+      2
+     ],
+     "destination": [
+      "obj-9",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-8",
+      3
+     ],
+     "destination": [
+      "obj-9",
       0
      ]
     }
@@ -274,47 +310,11 @@
    {
     "patchline": {
      "source": [
-      "obj-8",
+      "obj-12",
       0
      ],
      "destination": [
-      "obj-12",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
       "obj-8",
-      1
-     ],
-     "destination": [
-      "obj-12",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-8",
-      2
-     ],
-     "destination": [
-      "obj-12",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-8",
-      3
-     ],
-     "destination": [
-      "obj-12",
       0
      ]
     }

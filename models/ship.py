@@ -138,7 +138,8 @@ def ship_art(run: Path, dest: Path) -> dict[str, Any]:
         gen.fc[0].weight[:, latent + 2:latent + 2 + n_codes] *= torch.tensor(state["signs"], dtype=torch.float32)
     seed = int(report["config"]["seed"])
     path = export_art(gen, dest / "art.onnx", {"training_data": report["data"], "seed": str(seed),
-                                                "training_steps": str(report["steps"])})
+                                                "training_steps": str(report["steps"]),
+                                                "variant": report.get("variant", "dcgan")})
     grids = sorted((run / "samples").glob("step_*.png"))
     (dest / "eval").mkdir(parents=True, exist_ok=True)
     if grids:

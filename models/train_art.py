@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.art import ArtConfig, ArtDiscriminator, ArtGenerator, colour_emotion_torch
+from models.art import VARIANTS, ArtConfig, ArtDiscriminator, ArtGenerator, colour_emotion_torch, ssim
 from models.art_data import GRID, load_images
 from models.train_music import plot_losses
 
@@ -52,6 +52,9 @@ class ArtTrainConfig:
     grid_every: int = 250
     images: str = ""  # an artist's folder; "" = the paintings
     limit: int | None = None  # at most this many images, for quick runs
+    variant: str = "dcgan"  # one of models.art.VARIANTS (the ablation)
+    diversity_weight: float = 1.0  # MS-SSIM between the batch's own images, for variants with the term
+    minutes: float = 0.0  # > 0: stop after this much training time (CPU time / threads), or at ``steps``
 
 
 def image_features(images: np.ndarray) -> dict[str, np.ndarray]:
@@ -130,22 +133,26 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
     data = load_images(Path(cfg.images) if cfg.images else None, size=cfg.image_size, limit=cfg.limit)
     train = np.flatnonzero(~data.held_out)
     movements = data.movements if len(data.movements) > 1 else ()
+    if cfg.variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {cfg.variant!r}")
+    attention, dilated, multiscale, diversity = VARIANTS[cfg.variant]
     acfg = ArtConfig(image_size=cfg.image_size, width=cfg.width, movements=movements,
-                     code_names=tuple(f"code{i}" for i in range(cfg.n_codes)),
-                     emotion_mean=data.emotion_mean, emotion_std=data.emotion_std)
+                     code_names=tuple(f"code{i}" for i in range(cfg.n_codes)), attention=attention, dilated=dilated,
+                     multiscale=multiscale, emotion_mean=data.emotion_mean, emotion_std=data.emotion_std)
     gen, disc = ArtGenerator(acfg), ArtDiscriminator(acfg)
     q_params = list(disc.q.parameters())
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam([p for p in disc.parameters() if all(p is not q for q in q_params)], lr=cfg.lr,
                              betas=(0.5, 0.999))
     opt_q = torch.optim.Adam(q_params, lr=cfg.lr, betas=(0.5, 0.999))
-    step, elapsed, history = 0, 0.0, []
+    step, elapsed, cpu, history = 0, 0.0, 0.0, []
     ckpt = out / "art.ckpt"
     if resume and ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
         for module, key in ((gen, "gen"), (disc, "disc"), (opt_g, "opt_g"), (opt_d, "opt_d"), (opt_q, "opt_q")):
             module.load_state_dict(state[key])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        cpu = state.get("cpu_seconds", elapsed * torch.get_num_threads())
         log.info("resumed at step %d (%.1f min)", step, elapsed / 60)
     pixels = torch.from_numpy(data.pixels)
     emotions = torch.from_numpy(data.emotion)
@@ -155,6 +162,7 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
     def save() -> None:
         torch.save({"gen": gen.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(), "opt_q": opt_q.state_dict(), "step": step, "elapsed": time.monotonic() - t_start,
+                    "cpu_seconds": time.process_time() - cpu_start,
                     "history": history, "config": asdict(acfg)}, ckpt)
 
     def grid() -> None:
@@ -163,10 +171,16 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
             save_grid(gen(*fixed).numpy(), out / "samples" / f"step_{step:06d}.png")
         gen.train()
 
-    bar = tqdm(desc="art", unit="step", initial=step, total=cfg.steps)
+    bar = tqdm(desc=f"art ({cfg.variant})", unit="step", initial=step, total=cfg.steps)
     t_start = time.monotonic() - elapsed
+    cpu_start = time.process_time() - cpu
     last_save = time.monotonic()
-    while step < cfg.steps:
+    def time_left() -> bool:
+        """Training time is counted as the process's CPU time over its threads: the same as the wall clock
+        on an idle machine, and not shortened when other work shares the cores (fair ablations)."""
+        return cfg.minutes <= 0 or (time.process_time() - cpu_start) / torch.get_num_threads() < cfg.minutes * 60
+
+    while step < cfg.steps and time_left():
         idx = torch.from_numpy(rng.choice(train, cfg.batch))
         real = pixels[idx]
         flip = torch.from_numpy(rng.random(cfg.batch) < 0.5)
@@ -179,6 +193,8 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
         s_real, _ = disc(real, emo, move)
         s_fake, _ = disc(fake.detach(), emo, move)
         loss_d = torch.relu(1 - s_real).mean() + torch.relu(1 + s_fake).mean()
+        for e_real, e_fake in zip(disc.extra_scores(real), disc.extra_scores(fake.detach())):
+            loss_d = loss_d + torch.relu(1 - e_real).mean() + torch.relu(1 + e_fake).mean()
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
@@ -186,6 +202,10 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
         info = ((q - codes) ** 2).mean()
         emotion_err = ((colour_emotion_torch(fake, acfg) - emo) ** 2).mean()
         loss_g = -s_fake.mean() + cfg.info_weight * info + cfg.emotion_weight * emotion_err
+        for e_fake in disc.extra_scores(fake):
+            loss_g = loss_g - e_fake.mean()
+        similarity = ssim(fake, fake.roll(1, dims=0)).mean() if diversity else torch.zeros(())
+        loss_g = loss_g + cfg.diversity_weight * similarity
         opt_g.zero_grad()
         opt_q.zero_grad()
         loss_g.backward()  # the Q head learns from the information term; the critic's grads are dropped below
@@ -196,7 +216,8 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
         if step % 20 == 0:
             row = {"step": step, "minutes": round((time.monotonic() - t_start) / 60, 2),
                    "discriminator": round(float(loss_d.item()), 4), "generator": round(float(-s_fake.mean().item()), 4),
-                   "info": round(float(info.item()), 4), "emotion": round(float(emotion_err.item()), 4)}
+                   "info": round(float(info.item()), 4), "emotion": round(float(emotion_err.item()), 4),
+                   "similarity": round(float(similarity.item()), 4)}
             history.append(row)
             bar.set_postfix(d=row["discriminator"], info=row["info"], emo=row["emotion"])
         if step % cfg.grid_every == 0:
@@ -213,7 +234,8 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
     report = {
         "data": (f"own images from {cfg.images}" if cfg.images else "paintings of ../shared/data (42 artists)")
         + f", {len(train)} training images at {cfg.image_size}x{cfg.image_size}, {int(data.held_out.sum())} held out",
-        "steps": step, "training_seconds": round(elapsed, 1), "code_names": names, "code_signs": signs,
+        "variant": cfg.variant, "steps": step, "training_seconds": round(elapsed, 1),
+        "training_cpu_seconds": round(time.process_time() - cpu_start, 1), "code_names": names, "code_signs": signs,
         "code_slopes": slopes, "movements": list(movements), "config": asdict(cfg), "history_tail": history[-3:],
     }
     (out / "art_report.json").write_text(json.dumps(report, indent=1))

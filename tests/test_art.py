@@ -152,3 +152,57 @@ def test_image_features_measure_what_they_are_named_for() -> None:
     assert f["brightness"][1] > f["brightness"][0] and f["warmth"][2] > f["warmth"][1]
     assert f["saturation"][2] > f["saturation"][1] and f["detail"][3] > f["detail"][1]
     assert f["contrast"][3] > f["contrast"][0]
+
+
+def test_the_full_variant_trains_within_its_minutes_and_exports_with_parity(portfolio: Path, tmp_path: Path) -> None:
+    run = tmp_path / "full"
+    report = train_art(run, ArtTrainConfig(seed=3, steps=10_000, batch=8, width=8, grid_every=1000, minutes=0.05,
+                                           images=str(portfolio), variant="full"), resume=False)
+    assert 0 < report["steps"] < 10_000 and report["training_seconds"] < 30 and report["variant"] == "full"
+    history = json.loads((run / "art_history.json").read_text())
+    assert all(0.0 < row["similarity"] <= 1.0 for row in history)  # the MS-SSIM term is on
+    ship_art(run, tmp_path / "shipped")  # export_art checks torch/ONNX parity (attention, ECA, dilated block)
+    art = ArtModel(tmp_path / "shipped" / "art.onnx", ["CPUExecutionProvider"])
+    assert art.contract.extra["variant"] == "full"
+    assert art.render(np.zeros((2, 64)), np.zeros((2, 2)), np.zeros((2, 3))).shape == (2, 3, 64, 64)
+
+
+def test_an_unknown_variant_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="variant must be one of dcgan, attention"):
+        train_art(tmp_path / "run", ArtTrainConfig(steps=1, variant="bigger"), resume=False)
+
+
+def test_fid_and_kid_are_zero_for_one_distribution_and_grow_with_the_gap() -> None:
+    from models.art_eval import fid, kid
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((400, 16)), rng.standard_normal((400, 16))
+    near, far = b + 0.2, b + 1.0
+    assert fid(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert fid(a, b) < fid(a, near) < fid(a, far)
+    same, spread = kid(a, b)
+    assert abs(same) < 3 * spread + 1e-3  # unbiased: about zero for one distribution
+    assert kid(a, near)[0] < kid(a, far)[0] and kid(a, far)[0] > 10 * spread
+
+
+@pytest.mark.slow
+def test_eval_art_compares_runs_on_held_out_paintings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for variant in ("dcgan", "dilated"):
+        train_art(tmp_path / variant, ArtTrainConfig(seed=4, steps=2, batch=8, width=8, grid_every=100, limit=150,
+                                                     variant=variant), resume=False)
+    out = tmp_path / "eval"
+    assert main(["eval", "art", str(tmp_path / "dcgan"), str(tmp_path / "dilated"), "-n", "12", "--songs", "150",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = {r["name"]: r for r in report["rows"]}
+    assert set(rows) == {"held-out, half vs half", "dcgan", "dilated"} and report["held_out_images"] >= 10
+    assert rows["dcgan"]["verdict"] == "baseline" and rows["dilated"]["verdict"] in ("helps", "no clear gain")
+    assert rows["dcgan"]["fid"] > rows["held-out, half vs half"]["fid"]  # 2 steps of training: far from paintings
+    assert rows["dcgan"]["ms_ssim"] > rows["held-out, half vs half"]["ms_ssim"]  # and far less varied
+    assert Image.open(out / "samples_dilated.png").size == (8 * 64, 6 * 64)
+    assert "| dilated | dilated | 2 |" in capsys.readouterr().out
+
+
+def test_eval_art_refuses_a_folder_that_is_not_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "art", str(tmp_path)]) == 2
+    assert "neither an art ONNX file nor an art run folder" in capsys.readouterr().err

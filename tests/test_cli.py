@@ -42,6 +42,7 @@ def test_doctor_reports_models_midi_and_ports(models, tmp_path: Path) -> None:
     assert "execution providers: " in text and "CPUExecutionProvider" in text
     assert f"[ok] generator model {models.generator}" in text and "code_names = density,register,rhythm,brightness" in text
     assert "[ok] OSC port 127.0.0.1:0 is free" in text
+    assert "visuals page port 127.0.0.1:8100" in text and "sound inputs: " in text
     if sys.platform.startswith("linux"):
         policy = os.sched_getscheduler(0)
         why = realtime_available()
@@ -54,7 +55,8 @@ def test_doctor_reports_models_midi_and_ports(models, tmp_path: Path) -> None:
 
 def test_daemon_imports_without_torch(tmp_path: Path) -> None:
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import bridge.cli, bridge.daemon, bridge.doctor, bridge.replay, bridge.generation\n"
+            "import bridge.cli, bridge.daemon, bridge.doctor, bridge.replay, bridge.generation, bridge.visuals\n"
+            "import bridge.web_view, bridge.visual_outputs, bridge.sound_in, bridge.bench_visuals\n"
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "ok", out.stderr

@@ -28,7 +28,10 @@ MAX_REFERENCE = {
     "live.thisdevice": (1, 3), "udpreceive": (1, 1), "udpsend": (1, 0), "metro": (2, 1), "loadbang": (1, 1),
     "prepend": (1, 1), "scale": (6, 1), "pak": (2, 1), "midiin": (1, 1), "midiout": (1, 0), "print": (1, 0),
     "message": (2, 1), "comment": (1, 0), "live.text": (1, 2), "live.dial": (1, 2), "live.numbox": (1, 2),
-    "live.toggle": (1, 1), "pictslider": (2, 2), "bpatcher": (0, 0),
+    "live.toggle": (1, 1), "pictslider": (2, 2), "bpatcher": (0, 0), "listfunnel": (1, 1), "%": (2, 1),
+    "/": (2, 1), "jit.matrix": (1, 2), "jit.pwindow": (1, 2), "flonum": (1, 2), "number": (1, 2), "slider": (1, 1),
+    # with n arguments: route has 2 inlets and n + 1 outlets; trigger and unpack n outlets; pack n inlets
+    "route": lambda n: (2, n + 1), "t": lambda n: (1, n), "unpack": lambda n: (1, n), "pack": lambda n: (n, 1),
 }
 FILES = sorted(p.name for p in PATCHES.iterdir() if p.suffix in (".maxpat", ".maxhelp", ".amxd"))
 
@@ -69,7 +72,7 @@ def _kind(box: dict[str, Any]) -> str:
 
 def test_every_patch_is_listed() -> None:
     assert FILES == ["coevo_control.maxhelp", "coevo_control.maxpat", "coevo_device.amxd", "coevo_device.maxhelp",
-                     "coevo_device.maxpat"]
+                     "coevo_device.maxpat", "coevo_visual.maxhelp", "coevo_visual.maxpat"]
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -82,6 +85,8 @@ def test_cords_join_existing_boxes_on_valid_inlets_and_outlets(name: str) -> Non
         kind = _kind(box)
         expected = (js_in, js_out) if kind == "js" else MAX_REFERENCE.get(kind)
         assert expected is not None, f"{name}: unknown object {kind}"
+        if callable(expected):
+            expected = expected(len(box["text"].split()) - 1)
         assert (box["numinlets"], box["numoutlets"]) == expected, f"{name}: {kind} declares wrong inlets/outlets"
         if kind == "js":
             assert box["text"].split()[1] == JS.name and JS.is_file()
@@ -132,6 +137,24 @@ def test_ports_and_addresses_match_the_daemon(name: str) -> None:
         spec = INBOUND.get(address)
         assert spec is not None, f"{name} sends {address}, which the daemon does not know"
         assert len(spec.args) <= len(args) <= len(spec.args) + len(spec.optional), text
+
+
+def test_visual_patch_shows_the_daemons_visual_stream() -> None:
+    from bridge.osc_map import OUTBOUND
+
+    patcher = _patcher("coevo_visual.maxpat")
+    boxes = _boxes(patcher)
+    objects = [b["text"].split() for b in boxes.values() if b["maxclass"] == "newobj"]
+    (receive,) = [o for o in objects if o[0] == "udpreceive"]
+    assert f"/coevo/subscribe {receive[1]}" in _sent_to_udpsend(patcher)
+    assert [o for o in objects if o[0] == "udpsend"] == [["udpsend", Config().osc_host, str(Config().osc_port)]]
+    (route,) = [o for o in objects if o[0] == "route"]
+    assert route[1:] == ["/coevo/visual/palette", "/coevo/visual/energy", "/coevo/beat"]
+    assert all(a in OUTBOUND for a in route[1:])
+    palette = OUTBOUND["/coevo/visual/palette"]
+    (matrix,) = [o for o in objects if o[0] == "jit.matrix"]
+    assert matrix[2:] == [str(len(palette.repeat)), "float32", "5", "1"]  # r g b planes, the 5 colours
+    assert any(b["maxclass"] == "jit.pwindow" for b in boxes.values())
 
 
 def test_js_pings_for_the_pong_on_the_daemons_event_port() -> None:

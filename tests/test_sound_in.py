@@ -1,0 +1,114 @@
+"""Sound input through PortAudio's JACK host API on the dummy JACK server, fed by jack_metro (a known click
+track: 880 Hz beeps at a set tempo and amplitude)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from bridge.errors import SoundError
+from bridge.sound_in import SoundInput
+from tests.conftest import require
+
+pytestmark = [pytest.mark.jack, pytest.mark.peer]
+
+DEVICE = "system JACK"  # PortAudio's JACK device, matched by name words
+
+
+class Metronome:
+    def __init__(self, bpm: int, amplitude: float, name: str) -> None:
+        self.port = f"{name}:{bpm}_bpm"
+        self.proc = subprocess.Popen([require("jack_metro"), "-b", str(bpm), "-A", str(amplitude), "-n", name],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 5
+        while self.port not in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout:
+            assert time.monotonic() < end and self.proc.poll() is None, "jack_metro did not start"
+            time.sleep(0.05)
+
+    def connect(self, to: str) -> None:
+        subprocess.run(["jack_connect", self.port, to], check=True)
+
+    def disconnect(self, to: str) -> None:
+        subprocess.run(["jack_disconnect", self.port, to], check=True)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def metronomes(jack_server: str) -> Iterator[Callable[[int, float], Metronome]]:
+    made: list[Metronome] = []
+
+    def make(bpm: int, amplitude: float) -> Metronome:
+        made.append(Metronome(bpm, amplitude, f"metro{len(made)}"))
+        return made[-1]
+
+    yield make
+    for m in made:
+        m.stop()
+
+
+def _our_input_port() -> str:
+    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
+    ours = [p for p in ports if p.startswith("PortAudio") and ":in" in p]
+    assert ours, f"no PortAudio input port among {ports}"
+    return ours[-1]
+
+
+def test_a_metronome_reads_as_its_level_tempo_and_pitch(metronomes: Callable[[int, float], Metronome]) -> None:
+    loud, quiet = metronomes(240, 0.5), metronomes(240, 0.02)
+    sound = SoundInput(DEVICE)
+    sound.start()
+    try:
+        port = _our_input_port()
+        time.sleep(1.0)
+        silence = sound.features()
+        loud.connect(port)
+        time.sleep(4.5)  # the onset rate is counted over 4 s
+        heard = sound.features()
+        loud.disconnect(port)
+        quiet.connect(port)
+        time.sleep(1.5)
+        soft = sound.features()
+    finally:
+        sound.stop()
+    assert sound.blocks > 100 and silence.level == 0.0 and silence.onset_rate == 0.0
+    assert 3.5 <= heard.onset_rate <= 4.5  # 240 BPM: four clicks a second
+    assert abs(heard.centroid_hz - 880) < 100  # jack_metro beeps at 880 Hz
+    assert heard.energy > silence.energy + 0.3 and heard.arousal > silence.arousal + 0.5
+    assert heard.level > soft.level + 0.2  # -28 dB quieter reads quieter
+
+
+def test_an_unknown_device_says_which_there_are(jack_server: str) -> None:
+    with pytest.raises(SoundError, match="(?s)cannot open sound input 'no such mic'.*system"):
+        SoundInput("no such mic")
+
+
+def test_doctor_lists_the_jack_inputs(jack_server: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "bridge.cli", "doctor", "--sound-in", DEVICE, "--osc-port", "0"],
+                         capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert "[ok] sound inputs: " in out.stdout and "system (JACK Audio Connection Kit, 2 in)" in out.stdout, out.stdout
+
+
+def test_the_room_moves_visual_energy_and_arousal_in_the_daemon(make_daemon: Callable,
+                                                               metronomes: Callable[[int, float], Metronome]) -> None:
+    metro = metronomes(240, 0.5)
+    daemon, peer = make_daemon(sound_in=DEVICE, visuals=True, visual_port=0, autostart=False, apply="now")
+    port = _our_input_port()
+    peer.send(daemon.osc.address, "/coevo/mood", "sad")  # arousal -0.5
+    time.sleep(1.0)
+    quiet_energy = [float(a[0]) for p, a in peer.receive(0.5) if p == "/coevo/visual/energy"]
+    metro.connect(port)
+    time.sleep(2.0)
+    loud_energy = [float(a[0]) for p, a in peer.receive(0.5) if p == "/coevo/visual/energy"]
+    assert len(quiet_energy) > 10 and max(quiet_energy) < 0.05  # transport stopped: no notes, and a silent room
+    assert len(loud_energy) > 10 and min(loud_energy[-10:]) > 0.3  # the newest: the last third of a second
+    daemon.start_transport()  # bar lines: the sound pulls arousal up from sad
+    time.sleep(4.0)
+    assert daemon.state.values.arousal > -0.4 and daemon.state.values.valence == pytest.approx(-0.7)
