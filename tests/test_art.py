@@ -168,8 +168,10 @@ def test_the_full_variant_trains_within_its_minutes_and_exports_with_parity(port
 
 
 def test_an_unknown_variant_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="variant must be one of dcgan, attention"):
+    with pytest.raises(ValueError, match="variant must be dcgan, full, or some of attention, dilated"):
         train_art(tmp_path / "run", ArtTrainConfig(steps=1, variant="bigger"), resume=False)
+    assert not (tmp_path / "run").exists()
+    assert main(["train", "art", "--variant", "attention+colour", "--out", str(tmp_path / "run")]) == 2
 
 
 def test_fid_and_kid_are_zero_for_one_distribution_and_grow_with_the_gap() -> None:
@@ -199,7 +201,8 @@ def test_eval_art_compares_runs_on_held_out_paintings(tmp_path: Path, capsys: py
     assert rows["dcgan"]["verdict"] == "baseline" and rows["dilated"]["verdict"] in ("helps", "no clear gain")
     assert rows["dcgan"]["fid"] > rows["held-out, half vs half"]["fid"]  # 2 steps of training: far from paintings
     assert rows["dcgan"]["ms_ssim"] > rows["held-out, half vs half"]["ms_ssim"]  # and far less varied
-    assert Image.open(out / "samples_dilated.png").size == (8 * 64, 6 * 64)
+    with Image.open(out / "samples_dilated.png") as grid:
+        assert grid.size == (8 * 64, 6 * 64)
     assert "| dilated | dilated | 2 |" in capsys.readouterr().out
 
 

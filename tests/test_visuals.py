@@ -79,6 +79,23 @@ def test_motion_speeds_up_with_the_music_energy(art: ArtModel) -> None:
     assert travelled(1.0) > 2 * travelled(0.0)
 
 
+def test_codes_follow_the_music_and_breathe_on_the_beat(art: ArtModel) -> None:
+    state = ControlState(8, (), alpha=0.5, seed=0, tonic="C", mode="major", density=0.5, bars=2).values
+    names = art.contract.code_names
+
+    def settle(music: MusicFeatures) -> dict[str, float]:
+        driver = VisualDriver(art, 8)
+        for _ in range(60):
+            driver.step(state, music, 1 / 30, 0.0)
+        return dict(zip(names, driver.codes))
+
+    on_beat, off_beat = settle(MusicFeatures(0.3, 2.0, 60, 0.5, 0.0)), settle(MusicFeatures(0.3, 2.0, 60, 0.5, 0.5))
+    low, high = settle(MusicFeatures(0.3, 2.0, 40, 0.5, 0.5)), settle(MusicFeatures(0.3, 2.0, 84, 0.5, 0.5))
+    soft, loud = settle(MusicFeatures(0.3, 2.0, 60, 0.2, 0.5)), settle(MusicFeatures(0.3, 2.0, 60, 0.9, 0.5))
+    assert on_beat["contrast"] > off_beat["contrast"] + 0.2
+    assert low["warmth"] > high["warmth"] + 1.0 and loud["saturation"] > soft["saturation"] + 1.0
+
+
 def test_palette_finds_the_main_colours_darkest_first() -> None:
     image = np.zeros((64, 64, 3), np.uint8)
     image[:, :32] = (200, 30, 30)
@@ -221,7 +238,10 @@ def test_record_writes_the_frames_into_the_session_folder(make_daemon: Callable)
     assert daemon.session is not None
     frames = sorted((daemon.session.path / "frames").glob("frame_*.png"))
     assert len(frames) >= 20 and frames[0].name == "frame_000001.png"
-    images = [np.asarray(Image.open(f)) for f in (frames[0], frames[-1])]
+    images = []
+    for f in (frames[0], frames[-1]):
+        with Image.open(f) as image:
+            images.append(np.asarray(image))
     assert images[0].shape == (128, 128, 3) and not np.array_equal(images[0], images[1])
 
 
