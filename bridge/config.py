@@ -91,6 +91,11 @@ class Config:
     sound_weight: float = 0.3  # how far the sound pulls arousal at each bar line
     log_level: str = "INFO"
 
+    @property
+    def renders_visuals(self) -> bool:
+        """Frames are made: asked for, or implied by recording them."""
+        return self.visuals or self.record
+
     def validate(self) -> "Config":
         """Raise ConfigError naming the first value out of its allowed range."""
         choices = {"providers": ("auto", "cpu", "cuda", "tensorrt"), "clock": ("internal", "midi", "link"),

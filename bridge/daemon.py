@@ -121,7 +121,7 @@ class Daemon:
         if self.emotion is None:
             log.info("no emotion model: the performer's notes will not move the emotion state")
         self.encoder = self._load_encoder(providers)
-        self._art = self._load_art(providers) if cfg.visuals or cfg.record else None
+        self._art = self._load_art(providers) if cfg.renders_visuals else None
         self.sound = SoundInput(cfg.sound_in) if cfg.sound_in else None  # opened here, started with the rest
         contract = self.generator.contract
         self.maker = PhraseMaker(self.generator, cfg)

@@ -23,18 +23,11 @@ def _line(ok: bool, what: str, fix: str = "") -> bool:
     return ok
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def _tcp_port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a closed one's TIME_WAIT is no conflict
+def _port_free(host: str, port: int, kind: int = socket.SOCK_DGRAM) -> bool:
+    """Whether ``port`` can be bound: UDP (OSC) by default, or TCP (the visuals page)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:  # as the server does: a closed one's TIME_WAIT is no conflict
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -92,7 +85,7 @@ def run_doctor(cfg: Config) -> int:
             ok &= _line(False, str(err), f"check --{'model' if kind == 'generator' else kind + '-model'}")
             continue
         if path is None:
-            needed = kind == "generator" or (kind == "art" and (cfg.visuals or cfg.record))
+            needed = kind == "generator" or (kind == "art" and cfg.renders_visuals)
             fix = ("pass --model FILE.onnx (make one with `coevo export`)" if kind != "art" else
                    "pass --art-model FILE.onnx (make one with `coevo train art` and `coevo ship RUN --art`)")
             ok &= _line(not needed, f"{kind} model: none", fix)
@@ -111,10 +104,10 @@ def run_doctor(cfg: Config) -> int:
                 "stop the other program (or coevo) using it, or pass --osc-port")
     print(f"     events go to {cfg.event_host}:{cfg.event_port}")
     # visuals and sound
-    web_free = _tcp_port_free(cfg.visual_host, cfg.visual_port)
-    web_ok = web_free or not (cfg.visuals or cfg.record)
+    web_free = _port_free(cfg.visual_host, cfg.visual_port, socket.SOCK_STREAM)
+    web_ok = web_free or not cfg.renders_visuals
     ok &= _line(web_ok, f"visuals page port {cfg.visual_host}:{cfg.visual_port} {'is free' if web_free else 'is taken'}"
-                + ("" if cfg.visuals or cfg.record else " (visuals are off; --visuals turns them on)"),
+                + ("" if cfg.renders_visuals else " (visuals are off; --visuals turns them on)"),
                 "stop the other program (or coevo) using it, or pass --visual-port")
     ok &= _sound_devices(cfg)
     # timing (advice only: the daemon keeps time at normal priority too, with more jitter under load)

@@ -153,11 +153,14 @@ class OscEndpoint:
     def send_to(self, target: Target, path: str, args: Sequence[object]) -> None:
         if path not in OUTBOUND:
             raise ValueError(f"{path} is not in the outbound address map")
+        self._send(_build(path, args).dgram, target, path)
+
+    def _send(self, data: bytes, target: Target, what: str) -> None:
         try:
             with self._send_lock:
-                self.sock.sendto(_build(path, args).dgram, target)
+                self.sock.sendto(data, target)
         except OSError as err:
-            self.errors.warn("send_failed", f"cannot send {path} to {target[0]}:{target[1]}: {err.strerror}")
+            self.errors.warn("send_failed", f"cannot send {what} to {target[0]}:{target[1]}: {err.strerror}")
 
     def broadcast(self, path: str, args: Sequence[object]) -> None:
         for target in list(self.targets):
@@ -172,11 +175,7 @@ class OscEndpoint:
             builder.add_content(_build(path, args))
         data = builder.build().dgram
         for target in list(self.targets):
-            try:
-                with self._send_lock:
-                    self.sock.sendto(data, target)
-            except OSError as err:
-                self.errors.warn("send_failed", f"cannot send a bundle to {target[0]}:{target[1]}: {err.strerror}")
+            self._send(data, target, "a bundle")
 
     def subscribe(self, target: Target) -> None:
         if target not in self.targets:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 FRAME_SIZE = 128  # frames are sent and recorded at this size (the shipped model draws 64x64; see upscale)
 PALETTE_COLOURS = 5
+FPS_WINDOW_S = 2.0  # the fps shown on the page and sent with each frame is over this window
 LATENT_COORDS = 8  # principal coordinates sent as /coevo/visual/latent
 ENERGY_DECAY_BEATS = 0.35  # how fast a note's flash fades
 SMOOTH_S = 0.18  # time constant of the latent and code smoothing
@@ -269,7 +270,7 @@ class Visualizer:
         self.sinks = sinks
         self.sound_energy = sound_energy
         self.frame_times: deque[float] = deque(maxlen=100_000)  # seconds spent making each frame
-        self.frame_starts: deque[float] = deque(maxlen=100_000)
+        self.frame_starts: deque[float] = deque(maxlen=int(fps * FPS_WINDOW_S) + 2)  # enough for fps()
         self.frames = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="coevo-visuals", daemon=True)
@@ -282,12 +283,9 @@ class Visualizer:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def fps(self, window_s: float = 2.0) -> float:
-        """Frames per second over the last ``window_s`` seconds."""
-        starts = list(self.frame_starts)
-        if len(starts) < 2:
-            return 0.0
-        recent = [t for t in starts if t >= starts[-1] - window_s]
+    def fps(self) -> float:
+        """Frames per second over the last FPS_WINDOW_S seconds."""
+        recent = [t for t in self.frame_starts if t >= self.frame_starts[-1] - FPS_WINDOW_S] if self.frame_starts else []
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-9) if len(recent) > 1 else 0.0
 
     def _run(self) -> None:

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import free_udp_port, require
 
 pytestmark = pytest.mark.peer
 
 PATCH = Path(__file__).resolve().parent / "pd" / "coevo_peer.pd"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_oscsend_changes_state_and_events_reach_oscdump(make_daemon) -> None:

@@ -26,7 +26,7 @@ from bridge.state import ControlState
 from bridge.visual_outputs import png_bytes
 from bridge.visuals import MusicFeatures, Score, VisualDriver, palette, principal_directions, upscale
 from models.shipped import shipped_model
-from tests.conftest import require
+from tests.conftest import free_udp_port, require
 
 ART = shipped_model("art")
 
@@ -140,12 +140,6 @@ def test_png_frames_read_back_with_pillow() -> None:
 
 # ---- the daemon with --visuals ----------------------------------------------------------------------
 
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _visual_lines(out: str) -> dict[str, list[list[str]]]:
     got: dict[str, list[list[str]]] = {}
     for line in out.splitlines():
@@ -158,7 +152,7 @@ def _visual_lines(out: str) -> dict[str, list[list[str]]]:
 @pytest.mark.peer
 def test_visual_bundles_reach_oscdump_at_frame_rate_and_follow_emotion(make_daemon: Callable) -> None:
     oscdump = require("oscdump")
-    dump_port = _free_port(socket.SOCK_DGRAM)
+    dump_port = free_udp_port()
     dump = subprocess.Popen(["stdbuf", "-oL", oscdump, "-L", str(dump_port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
