@@ -45,6 +45,8 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                         "when it fits the generator)")
     g.add_argument("--providers", choices=("auto", "cpu", "cuda", "tensorrt"),
                    help="onnxruntime execution providers: auto picks TensorRT/CUDA when present, else CPU")
+    g.add_argument("--precision", choices=("auto", "fp32", "fp16"),
+                   help="shipped models in fp32 or their fp16 variants (auto: fp16 on CUDA/TensorRT, fp32 on CPU)")
     g.add_argument("--midi-out", dest="midi_out", help="send notes to this existing port (prefix match); "
                                                          "default: a virtual port 'coevo out'")
     g.add_argument("--midi-in", dest="midi_in", help="read the performer and MIDI clock from this port (prefix "

@@ -36,6 +36,7 @@ class Config:
     emotion_model: str = ""
     encoder_model: str = ""  # phrase -> z, for --like and for answering the performer
     providers: str = "auto"  # auto | cpu | cuda | tensorrt
+    precision: str = "auto"  # auto | fp32 | fp16: the shipped models' fp16 variants (auto: on CUDA/TensorRT)
     # MIDI ("" means a virtual port of our own); matched by prefix among existing ports
     midi_out: str = ""
     midi_in: str = ""
@@ -98,7 +99,8 @@ class Config:
 
     def validate(self) -> "Config":
         """Raise ConfigError naming the first value out of its allowed range."""
-        choices = {"providers": ("auto", "cpu", "cuda", "tensorrt"), "clock": ("internal", "midi", "link"),
+        choices = {"providers": ("auto", "cpu", "cuda", "tensorrt"), "precision": ("auto", "fp32", "fp16"),
+                   "clock": ("internal", "midi", "link"),
                    "apply": ("bar", "now"), "ableton_push": ("off", "every", "liked")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

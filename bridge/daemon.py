@@ -28,7 +28,7 @@ from bridge.ableton import LivePusher, PushResult
 from bridge.config import Config, config_to_toml
 from bridge.errors import InputError, ModelError
 from bridge.generation import (ArtModel, EmotionReader, Encoder, GenerationRequest, Generator, choose_providers,
-                               resolve_model_path)
+                               model_precision, resolve_model_path)
 from bridge.midi_io import MidiPorts, open_backend
 from bridge.osc_io import Command, OscEndpoint, RateLimitedLog
 from bridge.osc_map import MOODS
@@ -110,13 +110,14 @@ class Daemon:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         providers = choose_providers(cfg.providers)
-        gen_path = resolve_model_path(cfg.model, "generator")
+        self.precision = model_precision(cfg.precision, providers)
+        gen_path = resolve_model_path(cfg.model, "generator", self.precision)
         if gen_path is None:
             raise ModelError("no generator model: this install ships none; pass --model FILE.onnx "
                              "(make one with `coevo export`)")
         self.generator = Generator(gen_path, providers)
         log.info("generator %s on %s", gen_path, self.generator.provider)
-        emo_path = resolve_model_path(cfg.emotion_model, "emotion")
+        emo_path = resolve_model_path(cfg.emotion_model, "emotion", self.precision)
         self.emotion = EmotionReader(emo_path, providers) if emo_path else None
         if self.emotion is None:
             log.info("no emotion model: the performer's notes will not move the emotion state")
@@ -515,7 +516,7 @@ class Daemon:
 
     def _load_encoder(self, providers: list[str]) -> Encoder | None:
         """The encoder that inverts this generator, or None (said why) when there is none that fits."""
-        path = resolve_model_path(self.cfg.encoder_model, "encoder")
+        path = resolve_model_path(self.cfg.encoder_model, "encoder", self.precision)
         if path is None:
             log.info("no encoder model: the performer's notes will not move z")
             return None
@@ -564,7 +565,7 @@ class Daemon:
 
     # ---- visuals ----------------------------------------------------------------------------------
     def _load_art(self, providers: list[str]) -> ArtModel:
-        path = resolve_model_path(self.cfg.art_model, "art")
+        path = resolve_model_path(self.cfg.art_model, "art", self.precision)
         if path is None:
             raise ModelError("--visuals needs an art model: this install ships none; pass --art-model FILE.onnx "
                              "(make one with `coevo train art` and `coevo ship RUN --art`)")

@@ -9,7 +9,7 @@ import onnxruntime as ort
 
 from bridge.config import Config
 from bridge.errors import ModelError, SoundError
-from bridge.generation import load_session, resolve_model_path
+from bridge.generation import choose_providers, load_session, model_precision, resolve_model_path
 from bridge.midi_io import fix_hint, open_backend
 from bridge.scheduler import REALTIME_FIX, realtime_available
 from bridge.sound_in import input_devices
@@ -77,10 +77,13 @@ def run_doctor(cfg: Config) -> int:
     # models
     manifest = read_manifest()["models"]
     print(f"     shipped models: {', '.join(manifest) or 'none'}")
+    precision = model_precision(cfg.precision, choose_providers(cfg.providers))
+    print(f"     precision: {precision} (precision = {cfg.precision}; fp16 variants ship for "
+          f"{', '.join(k for k, e in manifest.items() if 'fp16' in e) or 'none'})")
     for kind, configured in (("generator", cfg.model), ("emotion", cfg.emotion_model), ("encoder", cfg.encoder_model),
                              ("art", cfg.art_model)):
         try:
-            path = resolve_model_path(configured, kind)
+            path = resolve_model_path(configured, kind, precision)
         except ModelError as err:
             ok &= _line(False, str(err), f"check --{'model' if kind == 'generator' else kind + '-model'}")
             continue

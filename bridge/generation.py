@@ -15,7 +15,8 @@ from models.contract import (ArtContract, ContractError, EmotionContract, Encode
                              parse_contract)
 from models.shipped import sha256_file, shipped_model
 
-__all__ = ["choose_providers", "load_session", "Generator", "EmotionReader", "Encoder", "ArtModel", "resolve_model_path"]
+__all__ = ["choose_providers", "model_precision", "load_session", "Generator", "EmotionReader", "Encoder", "ArtModel",
+           "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,23 @@ def choose_providers(preference: str) -> list[str]:
     return chosen
 
 
-def resolve_model_path(configured: str, kind: str) -> Path | None:
-    """The configured file, else the shipped model of ``kind``, else None."""
+def model_precision(precision: str, providers: list[str]) -> str:
+    """'fp16' or 'fp32' for the shipped models: ``auto`` takes fp16 where a GPU provider leads."""
+    if precision == "auto":
+        gpu = providers[0] in ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+        return "fp16" if gpu else "fp32"
+    return precision
+
+
+def resolve_model_path(configured: str, kind: str, precision: str = "fp32") -> Path | None:
+    """The configured file, else the shipped model of ``kind`` in ``precision`` (fp32 where no fp16
+    variant ships), else None."""
     if configured:
         path = Path(configured).expanduser()
         if not path.is_file():
             raise ModelError(f"{kind} model {path} does not exist")
         return path
-    return shipped_model(kind)
+    return shipped_model(kind, precision)
 
 
 AnyContract = GeneratorContract | EmotionContract | EncoderContract | ArtContract
@@ -99,7 +109,8 @@ class Generator:
         self.session = session
         self.contract = contract
         self.path = path
-        self.sha256 = sha256_file(path)
+        # an fp16 variant names the fp32 file it was made from: encoders made for that one fit it too
+        self.sha256 = contract.extra.get("fp32_sha256") or sha256_file(path)
         self.provider = session.get_providers()[0]
 
     def bar_latents(self, seed: int, bars: int) -> np.ndarray:

@@ -27,6 +27,7 @@ FLOOR_DB = -60.0  # level 0 at or below this, 1 at 0 dBFS
 ONSET_WINDOW_S = 4.0
 REFRACTORY_S = 0.08
 LEVEL_RELEASE_S = 0.5  # the level meter rises at once and falls back over this time (a peak meter)
+CENTROID_SMOOTHING = 0.2  # each loud block's share of the centroid (an average over the last few loud blocks)
 ONSET_RISE = 0.05  # an onset is a block at least 3 dB louder than the one before, with a jump in the spectrum
 
 
@@ -34,7 +35,7 @@ ONSET_RISE = 0.05  # an onset is a block at least 3 dB louder than the one befor
 class SoundFeatures:
     level: float  # 0..1 from FLOOR_DB..0 dBFS, peak-held (LEVEL_RELEASE_S)
     onset_rate: float  # onsets per second over the last ONSET_WINDOW_S
-    centroid_hz: float  # spectral centroid of the last loud block
+    centroid_hz: float  # spectral centroid of the recent loud blocks
 
     @property
     def energy(self) -> float:
@@ -149,7 +150,9 @@ class SoundInput:
             self._level = max(level, self._level * release)
             if level > 0.05:
                 total = float(spectrum.sum())
-                self._centroid = float((spectrum * self._freqs).sum() / total) if total > 0 else 0.0
+                centroid = float((spectrum * self._freqs).sum() / total) if total > 0 else 0.0
+                self._centroid = (centroid if self._centroid == 0.0 else
+                                  self._centroid + CENTROID_SMOOTHING * (centroid - self._centroid))
             typical = float(np.median(self._flux)) if self._flux else 0.0
             self._flux.append(flux)
             recent = self._onsets[-1] if self._onsets else -1.0

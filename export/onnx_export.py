@@ -27,12 +27,14 @@ from models.emotion import EmotionModel
 from models.encoder import PhraseEncoder
 from models.generator import PhraseGenerator
 
-__all__ = ["ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "export_encoder", "export_art", "generator_from_onnx", "git_revision"]
+__all__ = ["ATOL", "FP16_ATOL", "OPSET", "ParityError", "export_generator", "export_emotion", "export_encoder",
+           "export_art", "export_fp16", "generator_from_onnx", "git_revision"]
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
 ATOL = 1e-4  # max abs difference allowed between torch and onnxruntime outputs, fp32
+FP16_ATOL = 1e-2  # max abs difference allowed between an fp16 variant and its fp32 file (outputs in [0, 1] or [-1, 1])
 
 
 class ParityError(RuntimeError):
@@ -159,6 +161,68 @@ def export_art(model: ArtGenerator, path: Path, meta: Mapping[str, str], batch: 
     dynamic = {n: {0: "batch"} for n in ART_INPUTS + ART_OUTPUTS}
     raw = _to_onnx_bytes(model, tuple(torch.from_numpy(v) for v in probe.values()), ART_INPUTS, ART_OUTPUTS, dynamic)
     return _finish(raw, contract.to_metadata(), model, probe, path)
+
+
+def _probe_from_session(session: ort.InferenceSession, batch: int = 4) -> dict[str, np.ndarray]:
+    """Inputs for any Coevo model: binary rolls for ``roll``, standard normal values elsewhere (4 bars,
+    64 steps where the length is free)."""
+    rng = np.random.default_rng(0)
+    probe = {}
+    for inp in session.get_inputs():
+        free = iter((batch, 4) if len(inp.shape) == 5 else (batch, 64))
+        shape = [d if isinstance(d, int) else next(free) for d in inp.shape]
+        values = rng.uniform(0, 1, shape) > 0.9 if inp.name == "roll" else np.clip(rng.standard_normal(shape), -1, 1)
+        probe[inp.name] = values.astype(np.float32)
+    return probe
+
+
+def _sort_nodes(graph: onnx.GraphProto) -> None:
+    """Put the nodes in dependency order (the fp16 converter appends its input casts at the end)."""
+    known = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in known for i in n.input)]
+        if not ready:
+            raise ValueError("the graph has a cycle or an input nothing produces")
+        for node in ready:
+            ordered.append(node)
+            known.update(node.output)
+        pending = [n for n in pending if all(n is not r for r in ready)]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def export_fp16(src: Path, dst: Path) -> tuple[Path, float]:
+    """Write an fp16 variant of the exported model ``src`` for GPUs: weights and arithmetic in fp16, inputs
+    and outputs still fp32 (same names and contract), metadata ``precision=fp16`` and ``fp32_sha256`` (the
+    file it comes from, so an encoder made for that generator still fits). Written only if its outputs
+    match ``src``'s within ``FP16_ATOL``; returns the path and the largest difference seen."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from models.shipped import sha256_file
+
+    proto = onnx.load(str(src))
+    half = convert_float_to_float16(proto, keep_io_types=True)
+    for key, value in (("precision", "fp16"), ("fp32_sha256", sha256_file(src))):
+        entry = half.metadata_props.add()
+        entry.key, entry.value = key, value
+    _sort_nodes(half.graph)
+    onnx.checker.check_model(half)
+    data = half.SerializeToString()
+    full = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    probe = _probe_from_session(full)
+    worst = 0.0
+    for out, want, got in zip(full.get_outputs(), full.run(None, probe), session.run(None, probe)):
+        diff = float(np.max(np.abs(got - want)))
+        if diff > FP16_ATOL:
+            raise ParityError(f"fp16 output {out.name!r} differs from fp32 by {diff:.3g} > {FP16_ATOL}")
+        worst = max(worst, diff)
+    tmp = dst.with_suffix(dst.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(dst)
+    log.info("fp16 variant %s: max abs diff to fp32 %.3g (tolerance %g)", dst, worst, FP16_ATOL)
+    return dst, worst
 
 
 def generator_from_onnx(path: Path) -> PhraseGenerator:

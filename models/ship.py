@@ -10,14 +10,15 @@ from typing import Any
 
 import torch
 
-from export.onnx_export import export_art, export_emotion, export_encoder, export_generator, git_revision
+from export.onnx_export import (FP16_ATOL, export_art, export_emotion, export_encoder, export_fp16, export_generator,
+                                git_revision)
 from models.art import ArtConfig, ArtGenerator
 from models.emotion import EmotionConfig, EmotionModel
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.shipped import MANIFEST_NAME, sha256_file
 
-__all__ = ["ship_run", "ship_art", "fold_code_signs", "load_run_models", "MAX_BYTES"]
+__all__ = ["ship_run", "ship_art", "fold_code_signs", "fp16_entry", "load_run_models", "MAX_BYTES"]
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,24 @@ def load_run_models(run: Path) -> tuple[PhraseGenerator, EmotionModel]:
     return gen.eval().requires_grad_(False), emo.eval().requires_grad_(False)
 
 
-def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
+def _checked_size(path: Path) -> int:
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise ValueError(f"{path.name} is {size / 2**20:.1f} MB; shipped models must be <= 25 MB")
-    return {"file": path.name, "kind": kind, "sha256": sha256_file(path), "bytes": size, "seed": seed,
-            "data": report["data"], "training_seconds": report["training_seconds"], **extra}
+    return size
+
+
+def fp16_entry(path: Path) -> dict[str, Any]:
+    """Write the fp16 variant of the exported ``path`` beside it (``NAME.fp16.onnx``); its manifest entry."""
+    half, diff = export_fp16(path, path.with_suffix(".fp16.onnx"))
+    return {"file": half.name, "sha256": sha256_file(half), "bytes": _checked_size(half),
+            "max_abs_diff_vs_fp32": round(diff, 6), "tolerance": FP16_ATOL}
+
+
+def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """A manifest entry for the exported ``path``, with its fp16 variant for GPUs written beside it."""
+    return {"file": path.name, "kind": kind, "sha256": sha256_file(path), "bytes": _checked_size(path), "seed": seed,
+            "data": report["data"], "training_seconds": report["training_seconds"], **extra, "fp16": fp16_entry(path)}
 
 
 def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +109,8 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
             "evaluation": {"test_reconstruction": enc_report["test_reconstruction"],
                            "generated_latent_error": enc_report["generated_latent_error"]}})}
     else:
-        (dest / "encoder.onnx").unlink(missing_ok=True)  # it would invert a generator that is gone
+        for stale in ("encoder.onnx", "encoder.fp16.onnx"):  # they would invert a generator that is gone
+            (dest / stale).unlink(missing_ok=True)
     evaluation = {}
     if eval_segments > 0:
         from models.evaluate import evaluate_music

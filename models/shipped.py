@@ -27,11 +27,14 @@ def read_manifest() -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def shipped_model(kind: str) -> Path | None:
-    """Path of the shipped model of ``kind`` ('generator', 'emotion' or 'encoder'), or None if none ships."""
+def shipped_model(kind: str, precision: str = "fp32") -> Path | None:
+    """Path of the shipped model of ``kind`` ('generator', 'emotion', 'encoder' or 'art'), or None if none
+    ships; ``precision='fp16'`` gives its fp16 variant where one ships (else the fp32 file)."""
     entry = read_manifest()["models"].get(kind)
     if entry is None:
         return None
+    if precision == "fp16" and "fp16" in entry:
+        entry = entry["fp16"]
     path = shipped_dir() / entry["file"]
     return path if path.is_file() else None
 

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.data import PITCH_LOW, PITCHES, VGMidi, load_vgmidi
+from models.data import PITCHES, load_vgmidi
 from models.emotion import EmotionConfig, EmotionModel
-from models.metrics import chroma
+from models.emotion_features import HandBaseline
 
-__all__ = ["train_emotion", "windows", "WINDOW", "hand_features", "HAND_FEATURES"]
+__all__ = ["train_emotion", "windows", "WINDOW"]
 
 log = logging.getLogger(__name__)
 
@@ -49,39 +49,6 @@ def _scores(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     sa = np.sign(pred[:, 1]) == np.sign(labels[:, 1])
     return {"valence_sign_acc": round(float(sv.mean()), 4), "arousal_sign_acc": round(float(sa.mean()), 4),
             "quadrant_acc": round(float((sv & sa).mean()), 4)}
-
-
-# Krumhansl-Kessler key profiles, for the mode feature
-_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-HAND_FEATURES = ("mode", "tempo", "density", "register", "velocity")
-
-
-def hand_features(roll: np.ndarray, bpm: float) -> np.ndarray:
-    """The baseline's features of a phrase [steps, pitches] (velocity): mode (best major key
-    correlation minus best minor), tempo (BPM), density (onsets per step), register (mean pitch),
-    velocity (mean of sounding cells, 0..127)."""
-    on = roll > 0
-    onsets = on.copy()
-    onsets[1:] &= ~on[:-1]
-    weight12 = chroma(on[None])[0]
-    corr = lambda profile: max(np.corrcoef(weight12, np.roll(profile, k))[0, 1] for k in range(12))  # noqa: E731
-    mode = corr(_MAJOR) - corr(_MINOR) if weight12.std() > 0 else 0.0
-    weight = on.sum(axis=0)
-    register = float((weight * np.arange(roll.shape[1])).sum() / max(weight.sum(), 1)) + PITCH_LOW
-    velocity = float(roll[on].mean()) if on.any() else 0.0
-    return np.array([mode, bpm, onsets.sum() / max(len(roll), 1), register, velocity])
-
-
-def _hand_feature_baseline(data: VGMidi, train: list[int], test: list[int]) -> np.ndarray:
-    """Ridge regression from the hand features to (valence, arousal), fitted on the training pieces."""
-    feats = np.stack([hand_features(data.rolls[i], data.tempos[i]) for i in train + test])
-    x_train, x_test = feats[:len(train)], feats[len(train):]
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-9
-    design = lambda x: np.hstack([(x - mean) / std, np.ones((len(x), 1))])  # noqa: E731
-    a = design(x_train)
-    weights = np.linalg.solve(a.T @ a + 1.0 * np.eye(a.shape[1]), a.T @ data.labels[train])
-    return design(x_test) @ weights
 
 
 def train_emotion(out: Path, seed: int = 0, epochs: int = 150, width: int = 48, lr: float = 1e-3) -> dict[str, Any]:
@@ -128,7 +95,9 @@ def train_emotion(out: Path, seed: int = 0, epochs: int = 150, width: int = 48, 
         "phrases": {k: len(v) for k, v in idx.items()},
         "model_test": _scores(_predict(model, [rolls[i] for i in idx["test"]]), test_labels),
         "majority_baseline_test": _scores(np.repeat(majority[None], len(test_labels), 0), test_labels),
-        "hand_feature_baseline_test": _scores(_hand_feature_baseline(data, idx["train"], idx["test"]), test_labels),
+        "hand_feature_baseline_test": _scores(HandBaseline.fit(
+            [rolls[i] for i in idx["train"]], data.tempos[idx["train"]], labels[idx["train"]]).predict(
+            [rolls[i] for i in idx["test"]], data.tempos[idx["test"]]), test_labels),
         "config": {"seed": seed, "epochs": epochs, "width": width, "lr": lr, "window_steps": WINDOW,
                    "pitches": PITCHES, "augmentation": "transposition -6..+6"},
         "training_seconds": round(time.monotonic() - t0, 1),

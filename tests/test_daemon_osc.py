@@ -124,6 +124,17 @@ def test_performers_notes_pull_z_toward_what_the_encoder_reads(make_daemon, peer
         assert np.linalg.norm(z1 - z0) > 0.1  # z jumped to the encoder's reading of the chord
 
 
+def test_precision_fp16_runs_the_shipped_fp16_variants(make_daemon) -> None:
+    """On this CPU too: the fp16 generator, emotion model and encoder load, fit each other and make phrases."""
+    daemon, events = make_daemon(model="", emotion_model="", precision="fp16")
+    assert daemon.precision == "fp16"
+    assert daemon.generator.path.name == "generator.fp16.onnx"
+    assert daemon.emotion is not None and daemon.emotion.path.name == "emotion.fp16.onnx"
+    assert daemon.encoder is not None and daemon.encoder.path.name == "encoder.fp16.onnx"
+    begin = events.wait_for("/coevo/phrase/begin", timeout=5)
+    assert begin[2] > 0  # notes
+
+
 def test_shipped_encoder_is_left_out_for_a_generator_it_does_not_invert(make_daemon) -> None:
     daemon, _ = make_daemon()  # an untrained generator: the shipped encoder was not trained for it
     assert daemon.encoder is None

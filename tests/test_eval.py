@@ -131,6 +131,8 @@ def test_coevo_eval_music_writes_the_report_tables_and_plots(tmp_path: Path, mod
     assert report["musegan"]["test"]["empty_bars.accompaniment"] < 0.5  # real music is rarely silent
     assert set(report["overlap"]["model"]) == {"pitch_class", "note_length", "ioi", "pitch_range"}
     assert 0.0 <= report["emotion_control"]["quadrant_accuracy"] <= 1.0
+    assert 0.0 <= report["emotion_control"]["hand_feature_reader"]["quadrant_accuracy"] <= 1.0
+    assert "Read by the hand-feature baseline instead" in printed
     code_names = Generator(models.generator, ["CPUExecutionProvider"]).contract.code_names
     assert list(report["axes"]) == list(code_names)
     assert len(report["targets"]) == 4

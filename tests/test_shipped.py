@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridge.generation import ArtModel, EmotionReader, Encoder, Generator, resolve_model_path
-from models.contract import EmotionContract, GeneratorContract
+from bridge.generation import (ArtModel, EmotionReader, Encoder, Generator, load_session, model_precision,
+                               resolve_model_path)
+from models.contract import EmotionContract, EncoderContract, GeneratorContract
 from models.ship import MAX_BYTES
 from models.shipped import read_manifest, sha256_file, shipped_dir
 
@@ -32,6 +33,40 @@ def test_every_shipped_model_matches_its_manifest_and_loads() -> None:
             model = (Generator if kind == "generator" else EmotionReader)(path, providers)  # type: ignore[assignment]
         assert isinstance(model.contract, EmotionContract if kind == "emotion" else GeneratorContract)
         assert model.contract.extra["seed"] == str(entry["seed"])
+
+
+def test_every_shipped_model_has_an_fp16_variant_that_matches_it() -> None:
+    """Run here on CPU (the daemon picks them on CUDA/TensorRT): same contract, fp32 inputs and outputs,
+    outputs within the stated tolerance of the fp32 file's, and an encoder still fits the fp16 generator."""
+    from export.onnx_export import FP16_ATOL, _probe_from_session
+
+    manifest = read_manifest()["models"]
+    providers = ["CPUExecutionProvider"]
+    for kind, entry in manifest.items():
+        half = entry["fp16"]
+        path = shipped_dir() / half["file"]
+        assert path == resolve_model_path("", kind, "fp16") and path.name == f"{kind}.fp16.onnx"
+        assert sha256_file(path) == half["sha256"] and path.stat().st_size == half["bytes"] <= MAX_BYTES
+        assert half["bytes"] < 0.6 * entry["bytes"]  # weights stored in half precision
+        full_session, full_contract = load_session(shipped_dir() / entry["file"], providers)
+        half_session, half_contract = load_session(path, providers)
+        extra = half_contract.generator.extra if isinstance(half_contract, EncoderContract) else half_contract.extra
+        assert extra["precision"] == "fp16" and extra["fp32_sha256"] == entry["sha256"]
+        assert half_contract.to_metadata().keys() - {"precision", "fp32_sha256"} == full_contract.to_metadata().keys()
+        probe = _probe_from_session(full_session)
+        for want, got in zip(full_session.run(None, probe), half_session.run(None, probe)):
+            assert got.dtype == np.float32 and want.shape == got.shape
+            assert 0 < np.abs(got - want).max() <= FP16_ATOL  # not the same numbers, but close
+    encoder = shipped_dir() / manifest["encoder"]["fp16"]["file"]
+    Encoder(encoder, providers, Generator(shipped_dir() / manifest["generator"]["fp16"]["file"], providers))
+
+
+def test_precision_auto_takes_fp16_on_a_gpu_provider_only() -> None:
+    assert model_precision("auto", ["CPUExecutionProvider"]) == "fp32"
+    assert model_precision("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == "fp16"
+    assert model_precision("auto", ["TensorrtExecutionProvider", "CUDAExecutionProvider"]) == "fp16"
+    assert model_precision("fp16", ["CPUExecutionProvider"]) == "fp16"
+    assert model_precision("fp32", ["CUDAExecutionProvider"]) == "fp32"
 
 
 def test_the_daemon_defaults_to_the_shipped_models() -> None:

@@ -14,7 +14,8 @@ from bridge.phrase import Note
 from models.data import PITCH_LOW, STEPS, data_root, load_groove, load_pop909, roll_from_notes
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
-from models.train_emotion import HAND_FEATURES, hand_features, train_emotion
+from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
+from models.train_emotion import train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import features
 from models.train_music import MusicConfig, train_music
@@ -80,6 +81,26 @@ def test_hand_features_read_mode_density_register_and_velocity() -> None:
     assert named["register"] == np.mean([60, 64, 67, 72])
 
 
+def test_hand_baseline_learns_valence_from_mode_and_arousal_from_tempo() -> None:
+    rng = np.random.default_rng(5)
+
+    def arpeggio(tonic: int, minor: bool) -> np.ndarray:
+        roll = np.zeros((64, 84), np.uint8)
+        for step in range(64):
+            roll[step, tonic + (0, 3 if minor else 4, 7)[step % 3] - PITCH_LOW] = 80
+        return roll
+
+    def phrases(n: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        minor, fast = rng.random(n) < 0.5, rng.random(n) < 0.5
+        rolls = [arpeggio(int(rng.integers(48, 72)), m) for m in minor]
+        return rolls, np.where(fast, 160.0, 70.0), np.stack([np.where(minor, -1.0, 1.0), np.where(fast, 1.0, -1.0)], 1)
+
+    rolls, tempos, labels = phrases(40)
+    baseline = HandBaseline.fit(rolls, tempos, labels)
+    rolls, tempos, labels = phrases(20)
+    assert np.array_equal(np.sign(baseline.predict(rolls, tempos)), labels)
+
+
 def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
     report = train_emotion(run, seed=1, epochs=2, width=8)
@@ -116,3 +137,5 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     summary = manifest["models"]["generator"]["evaluation"]["eval_music"]
     assert summary["segments"] == 16 and len(summary["targets"]) == 4
     assert (dest / "eval" / "report.md").is_file()
+    for kind, entry in manifest["models"].items():  # each with its fp16 variant for GPUs, parity-checked
+        assert (dest / entry["fp16"]["file"]).is_file() and entry["fp16"]["max_abs_diff_vs_fp32"] <= 1e-2
