@@ -143,7 +143,8 @@ class Daemon:
         self.pusher: LivePusher | None = None  # started on first use, or at start with ableton_push/ableton_tempo
         self.cc_map = dict(cfg.cc_map) or {str(21 + i): axis for i, axis in enumerate(contract.code_names)}
         self.learning: str | None = None
-        self.score = Score(contract.drum_tracks)  # what the visuals read the music from
+        # what the visuals read the music from (their thread forgets what has played); none without visuals
+        self.score = Score(contract.drum_tracks) if cfg.renders_visuals else None
         self.visualizer: Visualizer | None = None
         self.web: WebView | None = None
         self.pending: list[Command] = []  # state changes waiting for the bar line
@@ -578,6 +579,7 @@ class Daemon:
         if self.cfg.record:
             sinks.append(PngRecorder(session.path / "frames"))
         driver = VisualDriver(art, self.generator.contract.latent_size, self.cfg.seed)
+        assert self.score is not None  # made with the visuals
         self.visualizer = Visualizer(driver, self.state, self.transport, self.score, self.cfg.visual_fps, sinks,
                                      self.sound.energy if self.sound is not None else None)
         self.visualizer.start()
@@ -613,7 +615,8 @@ class Daemon:
         if self._waiting_since is not None:
             self.ready_latency.append(time.monotonic() - self._waiting_since)
             self._waiting_since = None
-        self.score.add(phrase, replaces.id if replaces is not None else None)
+        if self.score is not None:
+            self.score.add(phrase, replaces.id if replaces is not None else None)
         self.upcoming = [p for p in self.upcoming if replaces is None or p.id != replaces.id] + [phrase]
         self.upcoming.sort(key=lambda p: p.start_beat)
         self.recent[phrase.id] = phrase
@@ -663,7 +666,7 @@ class Daemon:
 
     def _generate_ahead(self) -> None:
         if not self.transport.running:
-            if self.next_beat is not None:
+            if self.next_beat is not None and self.score is not None:
                 self.score.clear()
             self.next_beat = None
             self.upcoming.clear()

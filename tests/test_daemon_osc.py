@@ -151,6 +151,18 @@ def test_feedback_replaces_the_upcoming_phrase(make_daemon, peer) -> None:
     assert len(daemon.ready_latency) >= 1
 
 
+def test_hours_of_feedback_hold_a_bounded_number_of_phrases(make_daemon, peer) -> None:
+    """Without visuals no score of played notes is kept, and the recent phrases stay capped, so a
+    daemon left running for days under steady feedback does not grow."""
+    daemon, events = make_daemon(apply="now", bpm=400.0)
+    assert daemon.score is None
+    for i in range(120):
+        peer.send(target(daemon), "/coevo/nudge", "register", 0.01 * (-1) ** i)
+        time.sleep(0.02)
+    events.wait_for("/coevo/phrase/begin", timeout=3)
+    assert daemon.counter > 64 and len(daemon.recent) <= 64 and len(daemon.upcoming) <= 8
+
+
 def test_snapshot_morph_reaches_the_saved_state(make_daemon, peer) -> None:
     daemon, events = make_daemon(apply="now", bpm=400.0)
     t = target(daemon)
