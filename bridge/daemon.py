@@ -143,8 +143,7 @@ class Daemon:
         self.pusher: LivePusher | None = None  # started on first use, or at start with ableton_push/ableton_tempo
         self.cc_map = dict(cfg.cc_map) or {str(21 + i): axis for i, axis in enumerate(contract.code_names)}
         self.learning: str | None = None
-        # what the visuals read the music from (their thread forgets what has played); none without visuals
-        self.score = Score(contract.drum_tracks) if cfg.renders_visuals else None
+        self.score: Score | None = None  # what the visuals read the music from: made with them (_start_visuals)
         self.visualizer: Visualizer | None = None
         self.web: WebView | None = None
         self.pending: list[Command] = []  # state changes waiting for the bar line
@@ -579,7 +578,7 @@ class Daemon:
         if self.cfg.record:
             sinks.append(PngRecorder(session.path / "frames"))
         driver = VisualDriver(art, self.generator.contract.latent_size, self.cfg.seed)
-        assert self.score is not None  # made with the visuals
+        self.score = Score(self.generator.contract.drum_tracks)  # the visual thread forgets what has played
         self.visualizer = Visualizer(driver, self.state, self.transport, self.score, self.cfg.visual_fps, sinks,
                                      self.sound.energy if self.sound is not None else None)
         self.visualizer.start()

@@ -185,9 +185,10 @@ def _sort_nodes(graph: onnx.GraphProto) -> None:
         if not ready:
             raise ValueError("the graph has a cycle or an input nothing produces")
         for node in ready:
-            ordered.append(node)
             known.update(node.output)
-        pending = [n for n in pending if all(n is not r for r in ready)]
+        ordered += ready
+        taken = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in taken]
     del graph.node[:]
     graph.node.extend(ordered)
 
