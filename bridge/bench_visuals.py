@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bridge.bench import onset_lateness, percentiles
+from bridge.bench import onset_lateness, peer_figures, percentiles
 from bridge.config import Config
 from bridge.jack_tools import PERIOD, RATE, JackServer, MidiDump, jack_ports
 
@@ -98,10 +98,9 @@ def _phase(cfg: Config, seconds: float, visuals: bool, index: int) -> dict[str, 
         daemon.stop()
         dump.close()
         sink.close()
-    _, late, delivery = onset_lateness(dump, sent)
-    result["onset_lateness"] = percentiles(late)
+    _, late, delivery = onset_lateness(dump.note_ons(), sent)
+    result.update(peer_figures(late, delivery))
     result["send_lateness"] = percentiles([max(0.0, s[1] - s[0]) for s in sent])
-    result["jack_delivery"] = percentiles(delivery)
     return result
 
 
