@@ -234,6 +234,11 @@ class VGMidi:
     tempos: np.ndarray
     split: Split
 
+    def indices(self, part: str) -> list[int]:
+        """Positions of the phrases whose piece is in the split's ``part`` ('train', 'valid' or 'test')."""
+        chosen = set(getattr(self.split, part))
+        return [i for i, p in enumerate(self.pieces) if p in chosen]
+
 
 def load_vgmidi(seed: int = 204) -> VGMidi:
     """The labelled VGMIDI phrases, split by piece."""

@@ -115,13 +115,18 @@ def model_samples(gen: Generator, emotion: np.ndarray, seed: int, codes: np.ndar
     return ((roll > THRESHOLD) * 100).astype(np.uint8).reshape(n, BARS, *roll.shape[1:])
 
 
+def _merged_pitched(rolls: np.ndarray) -> np.ndarray:
+    """The pitched tracks of [n, bars, tracks, steps, P] rolls merged on one time axis: [n, bars*steps, P] bool."""
+    return (rolls[:, :, list(PITCHED)] > 0).any(axis=2).reshape(len(rolls), BARS * STEPS, -1)
+
+
 def _read_emotion(session: Any, rolls: np.ndarray) -> np.ndarray:
-    merged = (rolls[:, :, list(PITCHED)] > 0).any(axis=2).reshape(len(rolls), BARS * STEPS, -1).astype(np.float32)
+    merged = _merged_pitched(rolls).astype(np.float32)
     return np.concatenate([session.run(None, {"roll": merged[i:i + 256]})[0] for i in range(0, len(merged), 256)])
 
 
 def _hand_reading(baseline: HandBaseline, rolls: np.ndarray) -> np.ndarray:
-    merged = (rolls[:, :, list(PITCHED)] > 0).any(axis=2).reshape(len(rolls), BARS * STEPS, -1)
+    merged = _merged_pitched(rolls)
     return baseline.predict(list(merged.astype(np.uint8) * 100), np.full(len(rolls), 120.0))
 
 
@@ -131,7 +136,7 @@ def _emotion_control(gen: Generator, emotion_model: Path, n: int, seed: int) -> 
     the generator never trained against (velocity 100 and 120 BPM, as the daemon plays by default)."""
     session, _ = load_session(emotion_model, ["CPUExecutionProvider"])
     vgmidi = load_vgmidi()
-    train = [i for i, p in enumerate(vgmidi.pieces) if p in set(vgmidi.split.train)]
+    train = vgmidi.indices("train")
     hand = HandBaseline.fit([vgmidi.rolls[i] for i in train], vgmidi.tempos[train], vgmidi.labels[train])
     hits: dict[str, list[float]] = {"model": [], "hand": []}
     for q, (v, a) in enumerate(QUADRANTS):

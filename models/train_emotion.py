@@ -58,8 +58,8 @@ def train_emotion(out: Path, seed: int = 0, epochs: int = 150, width: int = 48, 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     data = load_vgmidi()
-    rolls, labels, pieces, split = data.rolls, data.labels, data.pieces, data.split
-    idx = {name: [i for i, p in enumerate(pieces) if p in set(getattr(split, name))] for name in ("train", "valid", "test")}
+    rolls, labels, split = data.rolls, data.labels, data.split
+    idx = {name: data.indices(name) for name in ("train", "valid", "test")}
     xs = [windows(rolls[i]) for i in idx["train"]]
     ys = [np.repeat(labels[i][None], len(x), 0) for i, x in zip(idx["train"], xs)]
     x_train, y_train = torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
