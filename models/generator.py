@@ -21,6 +21,7 @@ class GeneratorConfig:
     tracks: tuple[str, ...] = ("melody", "accompaniment", "bass", "drums")
     drum_tracks: tuple[str, ...] = ("drums",)
     width: int = 128
+    temporal_kernel: int = 3  # a convolution over time after each upsampling (1: none, as in files before 2026-11-25)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -31,14 +32,19 @@ class GeneratorConfig:
 class PhraseGenerator(nn.Module):
     """Maps (z, bar_z, emotion, codes) to a multi-track bar: note activity and velocity.
 
-    The time axis grows 4 -> 8 -> 16 steps by transposed convolutions; the pitch axis is produced
-    by a linear map per time step, so any pitch range fits.
+    The time axis grows 4 -> 8 -> 16 steps by transposed convolutions, each followed by a
+    convolution over neighbouring steps (``temporal_kernel``): without it every step descends from
+    one seed step alone, and notes came out as single steps or whole beats, rarely in between and
+    rarely across a beat. The pitch axis is produced by a linear map per time step, so any pitch
+    range fits.
     """
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
         if cfg.steps_per_bar % 4:
             raise ValueError(f"steps_per_bar must be a multiple of 4, got {cfg.steps_per_bar}")
+        if cfg.temporal_kernel < 1 or cfg.temporal_kernel % 2 == 0:
+            raise ValueError(f"temporal_kernel must be odd and at least 1, got {cfg.temporal_kernel}")
         self.cfg = cfg
         w = cfg.width
         n_in = cfg.latent_size + cfg.bar_latent_size + 2 + len(cfg.code_names)
@@ -49,6 +55,9 @@ class PhraseGenerator(nn.Module):
         while steps < cfg.steps_per_bar:
             factor = 2 if cfg.steps_per_bar % (steps * 2) == 0 else cfg.steps_per_bar // steps
             ups += [nn.ConvTranspose1d(w, w, factor, stride=factor), nn.LeakyReLU(0.2)]
+            if cfg.temporal_kernel > 1:
+                k = cfg.temporal_kernel
+                ups += [nn.Conv1d(w, w, k, padding=k // 2), nn.LeakyReLU(0.2)]
             steps *= factor
         self.up = nn.Sequential(*ups)
         n_tracks = len(cfg.tracks)

@@ -58,7 +58,7 @@ def _trunk(width: int) -> nn.Sequential:
     """4-bar multi-track convolutions down to one feature vector of 4 * width."""
     w = width
     return nn.Sequential(
-        nn.Conv2d(len(TRACKS) * 2, w, (1, 12), stride=(1, 12)), nn.LeakyReLU(0.2),  # pitch 84 -> 7 (octaves)
+        nn.Conv2d(len(TRACKS) * 3, w, (1, 12), stride=(1, 12)), nn.LeakyReLU(0.2),  # pitch 84 -> 7 (octaves)
         nn.Conv2d(w, 2 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # time 64 -> 16 (beats)
         nn.Conv2d(2 * w, 4 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # 16 -> 4 (bars)
         nn.Conv2d(4 * w, 4 * w, (4, 7)), nn.LeakyReLU(0.2),  # -> 1 x 1
@@ -97,10 +97,14 @@ class CodeReader(nn.Module):
 
 
 def _to_critic(roll: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
-    """[B, bars, tracks, 16, P] activity and velocity -> critic input [B, 2*tracks, bars*16, P]."""
+    """[B, bars, tracks, 16, P] activity and velocity -> critic input [B, 3*tracks, bars*16, P]: activity,
+    velocity and onsets (activity rising from the step before), so note starts and lengths are in plain view."""
     b = roll.shape[0]
     x = torch.cat([roll, roll * velocity], dim=2)  # [B, bars, 2T, 16, P]
-    return x.permute(0, 2, 1, 3, 4).reshape(b, 2 * len(TRACKS), BARS * STEPS, PITCHES)
+    x = x.permute(0, 2, 1, 3, 4).reshape(b, 2 * len(TRACKS), BARS * STEPS, PITCHES)
+    act = x[:, :len(TRACKS)]
+    onset = torch.relu(act - torch.nn.functional.pad(act, (0, 0, 1, 0))[:, :, :-1])
+    return torch.cat([x, onset], dim=1)
 
 
 def _merged(roll: torch.Tensor) -> torch.Tensor:
