@@ -45,7 +45,7 @@ class MusicConfig:
     betas: tuple[float, float] = (0.5, 0.9)
     n_critic: int = 3
     gp_weight: float = 10.0
-    info_weight: float = 2.0
+    info_weight: float = 5.0
     q_lr: float = 4e-4
     emotion_weight: float = 1.0
     width: int = 192
