@@ -5,15 +5,19 @@
 - Emotion labels of the real segments come from the trained emotion model (VGMIDI ratings);
   generated segments are conditioned on labels drawn from the same distribution. The critic is
   a projection critic; the generator also gets the frozen emotion model's error on what it made.
-- InfoGAN: a Q network of its own (lr 4e-4, weight 2) regresses the 4 continuous codes (uniform
-  in [-1, 1]) of generated segments; after training, each code is named by the musical feature it
-  moves most, and its sign is recorded so that export can make raising the axis raise that feature.
+- InfoGAN: a Q network of its own (lr 4e-4, weight 5) regresses the 4 continuous codes (uniform
+  in [-1, 1]) of generated segments; after training, the codes are named by the musical features
+  they move (the one-to-one assignment with the largest total effect), and each sign is recorded
+  so that export can make raising the axis raise that feature.
+- The critic reads activity, velocity and onsets by octave, and the pitched tracks folded onto
+  pitch classes (harmony), where tracks that disagree on a key stand out.
 - Chaining: the 4 bars of a segment share z and have their own bar_z; the critic sees all 4 bars.
 - Adam, lr 1e-4 for both, betas (0.5, 0.9); 3 critic steps per generator step; GP weight 10.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -28,12 +32,11 @@ from torch import nn
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
 from models.generator import GeneratorConfig, PhraseGenerator
-from models.metrics import BARS, drum_segments, features, segments
+from models.metrics import BARS, PITCHED, drum_segments, features, segments
 
 __all__ = ["MusicConfig", "Critic", "train_music"]
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -66,17 +69,42 @@ def _trunk(width: int) -> nn.Sequential:
     )
 
 
+class _Harmony(nn.Module):
+    """The pitched tracks folded onto 12 pitch classes, read beat by beat at every transposition.
+
+    The octave-wise trunk sees melody, accompaniment and bass in different octaves and could not
+    tell whether they agree on a key; here a clash between tracks is in plain view.
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(len(PITCHED), w, (4, 12), stride=(4, 1)), nn.LeakyReLU(0.2),  # 64 steps -> 16 beats, 12 keys
+            nn.Conv2d(w, 2 * w, (4, 1), stride=(4, 1)), nn.LeakyReLU(0.2),  # 16 -> 4 bars
+            nn.Conv2d(2 * w, 2 * w, (4, 12)), nn.LeakyReLU(0.2),  # -> 1 x 1
+            nn.Flatten(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        active = x[:, list(PITCHED)]  # [B, 3, bars*16, P], P = whole octaves from C
+        chroma = active.reshape(*active.shape[:3], -1, 12).amax(dim=3)
+        return self.net(torch.cat([chroma, chroma[..., :11]], dim=3))  # circular over the 12 classes
+
+
 class Critic(nn.Module):
     """4-bar multi-track critic with a projection term for emotion."""
 
     def __init__(self, width: int = 64) -> None:
         super().__init__()
         self.trunk = _trunk(width)
-        self.out = nn.Linear(4 * width, 1)
-        self.embed = nn.Linear(2, 4 * width, bias=False)
+        self.harmony = _Harmony(width // 2)
+        features = 4 * width + width
+        self.out = nn.Linear(features, 1)
+        self.embed = nn.Linear(2, features, bias=False)
 
     def forward(self, x: torch.Tensor, emotion: torch.Tensor) -> torch.Tensor:
-        h = self.trunk(x)
+        h = torch.cat([self.trunk(x), self.harmony(x)], dim=1)
         return self.out(h).squeeze(1) + (self.embed(emotion) * h).sum(1)
 
 
@@ -122,36 +150,40 @@ def _generate(gen: PhraseGenerator, z: torch.Tensor, bar_z: torch.Tensor, emotio
     return roll.view(b, BARS, *roll.shape[1:]), vel.view(b, BARS, *vel.shape[1:])
 
 
-def _name_codes(gen: PhraseGenerator, emotion_pool: np.ndarray, seed: int, n: int = 256) -> tuple[list[str], list[float], dict[str, Any]]:
-    """Name each code by the feature it moves most (standardized slope), greedily, one name each."""
+def _name_codes(gen: PhraseGenerator, reference: dict[str, np.ndarray], seed: int, n: int = 256) -> tuple[list[str], list[float], dict[str, Any]]:
+    """Name each code by the feature it moves, one name each, as ``coevo eval music`` measures it.
+
+    A code's effect on a feature is the least-squares slope of the feature's mean over code values
+    -1..1 (5 values, the other codes at 0, emotions drawn over [-1, 1]^2), in standard deviations of
+    ``reference`` (the features of real training segments). The names are the one-to-one assignment
+    with the largest total effect (every permutation is tried; a greedy choice left the last code
+    with whatever feature remained), and each sign makes raising the axis raise its feature.
+    """
     cfg = gen.cfg
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(n, cfg.latent_size, generator=g)
     bz = torch.randn(n, BARS, cfg.bar_latent_size, generator=g)
-    emo = torch.from_numpy(emotion_pool[torch.randint(len(emotion_pool), (n,), generator=g).numpy()])
+    emo = torch.rand(n, 2, generator=g) * 2 - 1
+    values = np.linspace(-1, 1, 5)
     slopes: dict[int, dict[str, float]] = {}
-    base_feats = None
     with torch.no_grad():
         for k in range(len(cfg.code_names)):
-            feats = []
-            for value in (-1.0, 1.0):
+            means: dict[str, list[float]] = {}
+            for value in values:
                 codes = torch.zeros(n, len(cfg.code_names))
-                codes[:, k] = value
+                codes[:, k] = float(value)
                 roll, _ = _generate(gen, z, bz, emo, codes)
-                feats.append(features(roll.numpy()))
-            if base_feats is None:
-                base_feats = feats[0]
-            slopes[k] = {f: float((feats[1][f] - feats[0][f]).mean() / 2 / (base_feats[f].std() + 1e-6))
-                         for f in feats[0]}
-    names: list[str | None] = [None] * len(slopes)
-    signs = [1.0] * len(slopes)
-    pairs = sorted(((abs(s), k, f) for k, d in slopes.items() for f, s in d.items()), reverse=True)
-    used: set[str] = set()
-    for _, k, f in pairs:
-        if names[k] is None and f not in used:
-            names[k], signs[k] = f, 1.0 if slopes[k][f] >= 0 else -1.0
-            used.add(f)
-    return [str(n) for n in names], signs, {"standardized_slopes": slopes}
+                for f, measured in features(roll.numpy()).items():
+                    means.setdefault(f, []).append(float(measured.mean()))
+            slopes[k] = {f: float(np.polyfit(values, m, 1)[0]) / (float(reference[f].std()) + 1e-9)
+                         for f, m in means.items()}
+    feature_names = list(slopes[0])
+    if len(slopes) > len(feature_names):
+        raise ValueError(f"{len(slopes)} codes but only {len(feature_names)} features to name them by")
+    best = max(itertools.permutations(feature_names, len(slopes)),
+               key=lambda names: sum(abs(slopes[k][f]) for k, f in enumerate(names)))
+    signs = [1.0 if slopes[k][f] >= 0 else -1.0 for k, f in enumerate(best)]
+    return list(best), signs, {"standardized_slopes": slopes}
 
 
 def plot_losses(history: list[dict[str, float]], path: Path) -> None:
@@ -283,7 +315,10 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
                 "elapsed": elapsed, "history": history,
                 "gen_config": asdict(gcfg)}, ckpt)
     gen.eval()
-    names, signs, effects = _name_codes(gen, labels, cfg.seed)
+    pick = np.random.default_rng(cfg.seed)
+    i, j = pick.permutation(len(real))[:2048], pick.integers(0, len(drums), min(2048, len(real)))
+    reference = features(np.concatenate([real[i] > 0, drums[j][:, :, None] > 0], axis=2))
+    names, signs, effects = _name_codes(gen, reference, cfg.seed)
     gen.cfg.code_names = tuple(names)
     # a held-out comparison of simple features: real test segments vs generated ones
     test = segments(songs, split.test)
