@@ -84,7 +84,7 @@ def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:
 def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | None = None) -> dict[str, Any]:
     """Export ``run/emotion.pt``, ``run/generator.pt`` and ``run/encoder.pt`` (when trained) to ONNX
     (parity-checked), evaluate the exported generator (``coevo eval music``, report in ``dest/eval/``;
-    ``eval_segments=0`` skips it) and write the manifest."""
+    ``eval_segments=0`` skips it) and write the manifest, keeping its ``art`` entry."""
     emo_report = json.loads((run / "emotion_report.json").read_text())
     music_report = json.loads((run / "music_report.json").read_text())
     music_config = json.loads((run / "music_config.json").read_text())
@@ -119,6 +119,8 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
                                                   seed=seed, songs_limit=eval_songs))
         if (run / "music_losses.png").is_file():
             shutil.copyfile(run / "music_losses.png", dest / "eval" / "music_losses.png")
+    manifest_path = dest / MANIFEST_NAME
+    previous = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
     manifest = {
         "command": COMMAND, "git_revision": git_revision(),
         "models": {
@@ -133,9 +135,11 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
                                "hand_feature_baseline_test": emo_report.get("hand_feature_baseline_test"),
                                "phrases": emo_report["phrases"], "pieces": emo_report["pieces"]}}),
             **encoder_entry,
+            **({"art": previous["models"]["art"]} if "art" in previous["models"] else {}),  # shipped on its own
         },
+        **({"art_command": previous["art_command"]} if "art_command" in previous else {}),
     }
-    (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     log.info("shipped %s", ", ".join(sorted(manifest["models"])))
     return manifest
 

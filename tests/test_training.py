@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -123,7 +124,12 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
                                                             eval_segments=8))
     assert resumed_encoder["steps"] == 5
     dest = tmp_path / "shipped"
+    dest.mkdir()
+    art = {"file": "art.onnx", "sha256": "0" * 64}  # shipped on its own (coevo ship RUN --art): kept as it was
+    (dest / "manifest.json").write_text(json.dumps({"models": {"art": art}, "art_command": "coevo train art"}))
     manifest = ship_run(run, dest, eval_segments=16, eval_songs=10)
+    assert manifest["models"]["art"] == art and manifest["art_command"] == "coevo train art"
+    assert json.loads((dest / "manifest.json").read_text()) == manifest
     gen = Generator(dest / "generator.onnx", ["CPUExecutionProvider"])
     assert list(gen.contract.code_names) == resumed["code_names"]  # the run shipped is the resumed one
     assert gen.contract.extra["seed"] == "1"
@@ -137,5 +143,6 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     summary = manifest["models"]["generator"]["evaluation"]["eval_music"]
     assert summary["segments"] == 16 and len(summary["targets"]) == 4
     assert (dest / "eval" / "report.md").is_file()
-    for kind, entry in manifest["models"].items():  # each with its fp16 variant for GPUs, parity-checked
+    for kind in ("generator", "emotion", "encoder"):  # each with its fp16 variant for GPUs, parity-checked
+        entry = manifest["models"][kind]
         assert (dest / entry["fp16"]["file"]).is_file() and entry["fp16"]["max_abs_diff_vs_fp32"] <= 1e-2
