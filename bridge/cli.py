@@ -198,7 +198,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                        mode=mode, bpm=cfg.bpm, seed=args.seed, spread=args.spread, tracks=tracks,
                        density=cfg.density, like=like)
     refine_base = RefineSettings(cfg.key_lock and not args.no_key_lock, tonic, mode, cfg.min_note_beats,
-                                 cfg.velocity_from_model, cfg.humanize, cfg.density_cap)
+                                 cfg.velocity_from_model, cfg.velocity_floor, cfg.humanize, cfg.density_cap)
     maker = ClipMaker(generator, refine_base, encoder, emotion_reader)
     clips = maker.make(opts)
     out = Path(args.out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -195,9 +195,7 @@ class ClipMaker:
         c = self.generator.contract
         keep = opts.tracks or c.tracks
         threshold = 0.75 - 0.5 * opts.density  # as the daemon's density control
-        base = self.refine_base
-        settings = RefineSettings(base.key_lock, opts.tonic, opts.mode, base.min_note_beats, base.velocity_from_model,
-                                  base.humanize, base.density_cap)
+        settings = replace(self.refine_base, tonic=opts.tonic, mode=opts.mode)
         table = decode_rolls(roll, velocity, c.tracks, c.drum_tracks, c.pitch_low, threshold)
         if len(keep) < len(c.tracks):
             table = table.take(np.isin(table.track, [c.tracks.index(t) for t in keep]))

@@ -68,6 +68,7 @@ class Config:
     key_lock: bool = True
     min_note_beats: float = 0.25
     velocity_from_model: bool = True
+    velocity_floor: int = 40  # the model's softest note (1..127) plays at this velocity
     humanize: float = 0.08
     density: float = 0.5
     density_cap: int = 12  # notes per bar per track, 0 = no cap
@@ -107,6 +108,7 @@ class Config:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         ranges = {"bpm": (20.0, 400.0), "bars": (1, 8), "alpha": (0.0, 4.0), "variation": (0.0, 4.0),
                   "emotion_weight": (0.0, 1.0), "answer_weight": (0.0, 1.0), "min_note_beats": (0.0, 4.0), "humanize": (0.0, 1.0),
+                  "velocity_floor": (1, 127),
                   "density": (0.0, 1.0), "density_cap": (0, 256), "osc_port": (0, 65535),
                   "event_port": (1, 65535), "ableton_track": (0, 999), "ableton_port": (1, 65535),
                   "ableton_reply_port": (1, 65535), "visual_port": (0, 65535), "visual_fps": (1.0, 120.0),

@@ -47,6 +47,7 @@ class RefineSettings:
     mode: str
     min_note_beats: float
     velocity_from_model: bool
+    velocity_floor: int
     humanize: float
     density_cap: int
 
@@ -80,8 +81,8 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
 
     Order: density cap (keep the most confident notes per bar and track), key lock (snap to the
     nearest scale tone), minimum length (lengthen short notes, but never past the next note of the
-    same pitch), velocity (the model's, or a fixed 96), humanize (gaussian velocity jitter, drawn
-    from ``rng`` phrase after phrase).
+    same pitch), velocity (the model's 1..127 scaled into ``velocity_floor``..127, or a fixed 96),
+    humanize (gaussian velocity jitter, drawn from ``rng`` phrase after phrase).
     """
     rows = np.arange(len(table.pitch))
     order = rows
@@ -102,7 +103,11 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
     if settings.min_note_beats > 0:
         short = pitched & (duration < settings.min_note_beats)
         duration[short] = np.minimum(settings.min_note_beats, length_beats - t.start[short])
-    velocity = t.velocity.copy() if settings.velocity_from_model else np.full(len(pitch), 96, dtype=np.int64)
+    if settings.velocity_from_model:  # the shipped models often say 1 (inaudible) where real music plays 40 or more
+        floor = settings.velocity_floor
+        velocity = np.rint(floor + (t.velocity - 1) * (127 - floor) / 126).astype(np.int64)
+    else:
+        velocity = np.full(len(pitch), 96, dtype=np.int64)
     # after snapping or lengthening, two notes may share a pitch and overlap: keep the earlier, cut it at the later
     rank = track_rank(tracks)
     merged = np.lexsort((np.arange(len(pitch)), t.start, pitch, rank[t.track], t.phrase))

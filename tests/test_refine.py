@@ -8,7 +8,7 @@ DRUMS = ("drums",)
 
 
 def settings(**kw: object) -> RefineSettings:
-    base = dict(key_lock=True, tonic=9, mode="minor", min_note_beats=0.5, velocity_from_model=True,
+    base = dict(key_lock=True, tonic=9, mode="minor", min_note_beats=0.5, velocity_from_model=True, velocity_floor=40,
                 humanize=0.0, density_cap=0)
     base.update(kw)
     return RefineSettings(**base)  # type: ignore[arg-type]
@@ -64,6 +64,14 @@ def test_velocity_is_fixed_or_humanized_within_midi_range() -> None:
     human = refine(notes, 8.0, DRUMS, settings(velocity_from_model=False, humanize=0.2), np.random.default_rng(0))
     velocities = [n.velocity for n in human]
     assert len(set(velocities)) > 10 and min(velocities) >= 1 and max(velocities) <= 127
+
+
+def test_model_velocity_is_scaled_above_the_floor() -> None:
+    notes = [Note(60 + i, i * 0.5, 0.5, v, "melody") for i, v in enumerate((1, 64, 127))]
+    out = refine(notes, 4.0, DRUMS, settings(key_lock=False, min_note_beats=0, velocity_floor=40), np.random.default_rng(0))
+    assert [n.velocity for n in out] == [40, 84, 127]  # 40 + (v - 1) * 87 / 126
+    assert [n.velocity for n in refine(notes, 4.0, DRUMS, settings(key_lock=False, velocity_floor=1),
+                                       np.random.default_rng(0))] == [1, 64, 127]
 
 
 def test_parse_key_names_what_is_allowed() -> None:
