@@ -51,8 +51,7 @@ def bench_generate(out: Path, clips: int = 2048, bars: int = 4, repeats: int = 5
     if path is None:
         raise CoevoError("no generator model ships with this install; pass --model FILE.onnx")
     cfg = Config()
-    settings = RefineSettings(cfg.key_lock, 0, "major", cfg.min_note_beats, cfg.velocity_from_model,
-                              cfg.velocity_floor, cfg.humanize, cfg.density_cap)
+    settings = RefineSettings.from_config(cfg, 0, "major")
     chosen = choose_providers(providers)
     batched = ClipMaker(Generator(path, chosen, threads=os.cpu_count() or 1), settings)
     single = ClipMaker(Generator(path, chosen, threads=1), settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -197,8 +198,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     opts = ClipOptions(bars=args.bars, count=args.count, emotion=emotion, axes=dict(args.axis or []), tonic=tonic,
                        mode=mode, bpm=cfg.bpm, seed=args.seed, spread=args.spread, tracks=tracks,
                        density=cfg.density, like=like)
-    refine_base = RefineSettings(cfg.key_lock and not args.no_key_lock, tonic, mode, cfg.min_note_beats,
-                                 cfg.velocity_from_model, cfg.velocity_floor, cfg.humanize, cfg.density_cap)
+    refine_base = dataclasses.replace(RefineSettings.from_config(cfg, tonic, mode),
+                                      key_lock=cfg.key_lock and not args.no_key_lock)
     maker = ClipMaker(generator, refine_base, encoder, emotion_reader)
     clips = maker.make(opts)
     out = Path(args.out)

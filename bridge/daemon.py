@@ -87,9 +87,7 @@ class PhraseMaker:
         self.cfg = cfg
 
     def settings(self, tonic: int, mode: str) -> RefineSettings:
-        c = self.cfg
-        return RefineSettings(c.key_lock, tonic, mode, c.min_note_beats, c.velocity_from_model, c.velocity_floor,
-                              c.humanize, c.density_cap)
+        return RefineSettings.from_config(self.cfg, tonic, mode)
 
     def make(self, phrase_id: str, start_beat: float, z: np.ndarray, codes: dict[str, float],
              emotion: tuple[float, float], bars: int, seed: int, threshold: float, tonic: int, mode: str) -> Phrase:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bridge.phrase import BEATS_PER_BAR, Note, NoteTable, track_rank
+
+if TYPE_CHECKING:
+    from bridge.config import Config
 
 __all__ = ["SCALES", "TONICS", "RefineSettings", "parse_key", "refine", "refine_table", "scale_pitch_classes"]
 
@@ -50,6 +54,12 @@ class RefineSettings:
     velocity_floor: int
     humanize: float
     density_cap: int
+
+    @classmethod
+    def from_config(cls, cfg: Config, tonic: int, mode: str) -> RefineSettings:
+        """The refinement settings of ``cfg`` for a phrase in ``tonic`` ``mode``."""
+        return cls(cfg.key_lock, tonic, mode, cfg.min_note_beats, cfg.velocity_from_model, cfg.velocity_floor,
+                   cfg.humanize, cfg.density_cap)
 
 
 def _snap(pitch: int, allowed: frozenset[int]) -> int:

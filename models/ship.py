@@ -16,7 +16,7 @@ from models.art import ArtConfig, ArtGenerator
 from models.emotion import EmotionConfig, EmotionModel
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.generator import GeneratorConfig, PhraseGenerator
-from models.shipped import MANIFEST_NAME, sha256_file
+from models.shipped import MANIFEST_NAME, read_manifest, sha256_file
 
 __all__ = ["ship_run", "ship_art", "fold_code_signs", "fp16_entry", "load_run_models", "MAX_BYTES"]
 
@@ -119,8 +119,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
                                                   seed=seed, songs_limit=eval_songs))
         if (run / "music_losses.png").is_file():
             shutil.copyfile(run / "music_losses.png", dest / "eval" / "music_losses.png")
-    manifest_path = dest / MANIFEST_NAME
-    previous = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
+    previous = read_manifest(dest)
     manifest = {
         "command": COMMAND, "git_revision": git_revision(),
         "models": {
@@ -139,7 +138,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
         },
         **({"art_command": previous["art_command"]} if "art_command" in previous else {}),
     }
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
     log.info("shipped %s", ", ".join(sorted(manifest["models"])))
     return manifest
 
@@ -164,13 +163,12 @@ def ship_art(run: Path, dest: Path) -> dict[str, Any]:
         shutil.copyfile(grids[-1], dest / "eval" / "art_samples.png")
     if (run / "art_losses.png").is_file():
         shutil.copyfile(run / "art_losses.png", dest / "eval" / "art_losses.png")
-    manifest_path = dest / MANIFEST_NAME
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"models": {}}
+    manifest = read_manifest(dest)
     manifest["art_command"] = ART_COMMAND
     manifest["models"]["art"] = _entry(path, report, "art", seed, {
         "config": report["config"], "code_names": report["code_names"], "movements": report["movements"],
         "emotion_mean": list(gen.cfg.emotion_mean), "emotion_std": list(gen.cfg.emotion_std),
         "evaluation": {"code_slopes_in_feature_std": report["code_slopes"], "steps": report["steps"]}})
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
     log.info("shipped %s", path)
     return manifest

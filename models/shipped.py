@@ -19,9 +19,9 @@ def shipped_dir() -> Path:
         return Path(path)
 
 
-def read_manifest() -> dict[str, Any]:
-    """The manifest of shipped models, or an empty one when none is shipped."""
-    path = shipped_dir() / MANIFEST_NAME
+def read_manifest(folder: Path | None = None) -> dict[str, Any]:
+    """The manifest of the models shipped in ``folder`` (default: this install's), or an empty one."""
+    path = (folder or shipped_dir()) / MANIFEST_NAME
     if not path.is_file():
         return {"models": {}}
     return json.loads(path.read_text(encoding="utf-8"))
