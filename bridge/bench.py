@@ -198,6 +198,7 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
     tmp = Path(tempfile.mkdtemp(prefix="coevo-bench-"))
     server = None if jack_ports() else JackServer(f"coevo-bench-server-{os.getpid()}", tmp / "jackd.log")
     os.environ["MIDO_BACKEND"] = "mido.backends.rtmidi/UNIX_JACK"
+    xruns = server.xruns if server is not None else lambda: None  # unknown on a server someone else started
     bars = 2
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
@@ -215,9 +216,9 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
         try:
             time.sleep(2.5)  # count-in and first phrase
             print(f"timing, no OSC load ({seconds:g} s) ...", flush=True)
-            a0 = time.monotonic()
+            a0, xruns_a0 = time.monotonic(), xruns()
             time.sleep(seconds)
-            a1 = time.monotonic()
+            a1, xruns_a1 = time.monotonic(), xruns()
             flood = _Flood(daemon.osc.address[1], 200.0, daemon.state.axis_names)
             print(f"timing, OSC feedback at 200 messages/s ({seconds:g} s) ...", flush=True)
             flood.start()
@@ -225,10 +226,10 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
                 time.sleep(0.01)
             time.sleep(0.5)
             daemon.ready_latency.clear()
-            b0, sent_at_b0 = time.monotonic(), flood.sent
+            b0, sent_at_b0, xruns_b0 = time.monotonic(), flood.sent, xruns()
             time.sleep(seconds)
             sent_before = flood.sent
-            b1 = time.monotonic()
+            b1, xruns_b1 = time.monotonic(), xruns()
             flood.stop()
             time.sleep(1.0)
             ready = list(daemon.ready_latency)
@@ -245,8 +246,9 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
             return {**peer_figures(late[window], delivery[window]),
                     "send_lateness": percentiles(at_send[(send_deadlines >= lo) & (send_deadlines < hi)])}
 
-        results["baseline"] = phase(a0, a1)
-        results["loaded"] = {**phase(b0, b1), "osc_messages": flood.sent,
+        count = lambda a, b: None if a is None or b is None else b - a  # noqa: E731
+        results["baseline"] = {**phase(a0, a1), "jack_xruns": count(xruns_a0, xruns_a1)}
+        results["loaded"] = {**phase(b0, b1), "jack_xruns": count(xruns_b0, xruns_b1), "osc_messages": flood.sent,
                              "osc_rate_per_s": round((sent_before - sent_at_b0) / (b1 - b0), 1),
                              "phrase_ready": percentiles(ready)}
     finally:
@@ -269,6 +271,9 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
         print(f"| {name} | {r.get('n', '-')} | {r.get('p50_ms', '-')} | {r.get('p99_ms', '-')} | {r.get('max_ms', '-')} |")
     print(f"\nnotes stamped early by a JACK driver stall (left out above): "
           f"{results['baseline']['stamped_early_by_driver_stall']} no load, {loaded['stamped_early_by_driver_stall']} under load")
+    if server is not None:
+        print(f"JACK xruns (a client missed its cycle; JACK drops that cycle's MIDI): "
+              f"{results['baseline']['jack_xruns']} no load, {loaded['jack_xruns']} under load")
     print(f"targets: phrase ready p99 <= 5 ms: {'met' if met['phrase_ready_p99_ms'] else 'MISSED'}; "
           f"onset lateness p99 <= 2 ms: {'met' if met['onset_lateness_p99_ms'] else 'MISSED'}")
     print(f"results written to {out}")

@@ -31,6 +31,7 @@ class JackServer:
         realtime = subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode == 0
         self.name = name
         self.realtime = realtime
+        self.log_path = log_path
         self._log: IO[str] = open(log_path, "w")
         env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
         self.proc = subprocess.Popen(["jackd", "-R" if realtime else "--no-realtime", "-n", name, "-d", "dummy",
@@ -42,6 +43,11 @@ class JackServer:
                 self.stop()
                 raise RuntimeError(f"jackd did not start: {log_path.read_text()}")
             time.sleep(0.1)
+
+    def xruns(self) -> int:
+        """How many times so far a client missed its cycle's deadline (the server logs each; JACK then
+        drops the MIDI that client wrote or was to read in that cycle)."""
+        return self.log_path.read_text(errors="replace").count("JackEngine::XRun")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -114,17 +114,17 @@ def peer() -> Iterator[OscPeer]:
 
 
 @pytest.fixture(scope="session")
-def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A JACK server with the dummy driver and a 64-frame period; yields its name."""
+def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JackServer]:
+    """A JACK server with the dummy driver and a 64-frame period (the default server while it runs)."""
     require("jackd")
     require("jack_midi_dump")
     server = JackServer(f"coevo-test-{os.getpid()}", tmp_path_factory.mktemp("jack") / "jackd.log")
-    yield server.name
+    yield server
     server.stop()
 
 
 @pytest.fixture
-def jack_midi(jack_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def jack_midi(jack_server: JackServer, monkeypatch: pytest.MonkeyPatch) -> JackServer:
     monkeypatch.setenv("MIDO_BACKEND", JACK_BACKEND)
     return jack_server
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bridge.bench import onset_lateness
-from bridge.jack_tools import MidiDump, jack_ports
+from bridge.jack_tools import JackServer, MidiDump, jack_ports
 from tests.conftest import JACK_BACKEND, OscPeer, require
 
 pytestmark = [pytest.mark.jack, pytest.mark.peer]
@@ -37,10 +37,21 @@ def _played_notes(daemon, upto_beat: float) -> list[tuple[float, int, int]]:
     return out
 
 
-def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi, make_daemon) -> None:
+def _missing_in_order(sent: list[tuple[int, int]], received: list[tuple[int, int]]) -> int:
+    """How many of ``sent`` (channel, pitch) are not in ``received``, which must hold the rest in the same
+    order, from its start: a note out of order, or one never sent, leaves everything after it missing."""
+    k = 0
+    for note in sent:
+        if k < len(received) and received[k] == note:
+            k += 1
+    return len(sent) - k
+
+
+def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi: JackServer, make_daemon) -> None:
     bpm = 240.0
     daemon, events = make_daemon(bpm=bpm, autostart=False, apply="now")
     dump = MidiDump("coevo:coevo out", "coevo-test-dump1")
+    xruns = jack_midi.xruns()
     try:
         events.send(target(daemon), "/coevo/transport/start")
         time.sleep(6.0)  # six bars at 240 BPM, one of count-in
@@ -51,16 +62,22 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
         assert {pid for pid, ph in daemon.recent.items() if ph.start_beat + ph.length_beats <= upto} <= reported
     finally:
         dump.close()
-    got = dump.note_ons()
+    xruns = jack_midi.xruns() - xruns
     assert len(expected) > 20
     want = sorted((b, ch, p) for b, ch, p in expected)
     assert want[-1][0] >= 12.0
     assert all(abs(b * 4 - round(b * 4)) < 1e-6 for b, _, _ in want)  # the schedule is on the sixteenth-note grid
-    # every note the phrases hold reached the peer, with its channel and pitch
-    got_notes = sorted((ch, p) for _, ch, p, _ in sorted(got)[: len(want)])
-    assert got_notes == sorted((ch, p) for _, ch, p in want)
-    # each was sent at the time of its beat ...
+    # the daemon sent every note the phrases hold, with its channel and pitch, before any later one ...
     sent = list(daemon.scheduler.sent_log)
+    sent_notes = [(ch, p) for _, _, ch, p in sent[: len(want)]]
+    assert sorted(sent_notes) == sorted((ch, p) for _, ch, p in want)
+    # ... and the peer received them in the order they were sent (JACK keeps a port's order). JACK drops
+    # the MIDI of a cycle whose client misses its deadline, and logs that as an xrun (the dummy driver
+    # on a shared VM has them); a note may be missing only then.
+    missing = _missing_in_order(sent_notes, [(ch, p) for _, ch, p, _ in dump.note_ons()])
+    assert missing == 0 or (xruns > 0 and missing <= 0.05 * len(want)), (
+        f"{missing} of {len(want)} notes did not reach the peer in order ({xruns} JACK xruns in the take)")
+    # each was sent at the time of its beat ...
     by_beat = {round(daemon.transport.beat_at(deadline) * 4) / 4 for deadline, _, _, _ in sent}
     assert {b for b, _, _ in want} <= by_beat
     # ... and arrived on its sixteenth at the peer: lateness against the JACK clock, its offset to the
@@ -69,7 +86,7 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
     # early); here a note must not land nearer another sixteenth than its own (half a sixteenth: 31 ms
     # at 240 BPM), and the daemon must send on time
     deadlines, late, delivery = onset_lateness(dump.note_ons(), sent)
-    assert len(late) >= len(want)
+    assert len(late) >= len(want) - missing
     half_sixteenth = 60.0 / bpm / 8
     off = np.abs(late) >= half_sixteenth
     assert off.mean() <= 0.05, (f"only {1 - off.mean():.0%} of {len(late)} onsets within half a sixteenth at the peer "

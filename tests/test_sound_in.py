@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import pytest
 
 from bridge.errors import SoundError
+from bridge.jack_tools import JackServer
 from bridge.sound_in import SoundInput
 from tests.conftest import require
 
@@ -42,7 +43,7 @@ class Metronome:
 
 
 @pytest.fixture
-def metronomes(jack_server: str) -> Iterator[Callable[[int, float], Metronome]]:
+def metronomes(jack_server: JackServer) -> Iterator[Callable[[int, float], Metronome]]:
     made: list[Metronome] = []
 
     def make(bpm: int, amplitude: float) -> Metronome:
@@ -85,12 +86,12 @@ def test_a_metronome_reads_as_its_level_tempo_and_pitch(metronomes: Callable[[in
     assert heard.level > soft.level + 0.2  # -28 dB quieter reads quieter
 
 
-def test_an_unknown_device_says_which_there_are(jack_server: str) -> None:
+def test_an_unknown_device_says_which_there_are(jack_server: JackServer) -> None:
     with pytest.raises(SoundError, match="(?s)cannot open sound input 'no such mic'.*system"):
         SoundInput("no such mic")
 
 
-def test_doctor_lists_the_jack_inputs(jack_server: str) -> None:
+def test_doctor_lists_the_jack_inputs(jack_server: JackServer) -> None:
     out = subprocess.run([sys.executable, "-m", "bridge.cli", "doctor", "--sound-in", DEVICE, "--osc-port", "0"],
                          capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert "[ok] sound inputs: " in out.stdout and "system (JACK Audio Connection Kit, 2 in)" in out.stdout, out.stdout
