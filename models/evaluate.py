@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 from bridge.generation import Generator, load_session
 from models.data import STEPS, TRACKS, load_groove, load_pop909, load_vgmidi
 from models.emotion_features import HandBaseline
-from models.metrics import (BARS, HISTOGRAMS, PITCHED, drum_segments, features, musegan_metrics,
+from models.metrics import (BARS, HISTOGRAMS, PITCHED, code_effect, drum_segments, features, musegan_metrics,
                             overlapping_area, phrase_histograms, segments)
 
 __all__ = ["evaluate_music", "markov_baseline", "random_baseline", "model_samples", "TOLERANCE"]
@@ -160,19 +160,13 @@ def _axis_effects(gen: Generator, test_features: dict[str, np.ndarray], n: int, 
     ``named`` is the slope of the feature the axis is named after (None if its name is no feature)."""
     names = gen.contract.code_names
     emotion = np.random.default_rng(seed).uniform(-1, 1, (n, 2))
-    values = np.linspace(-1, 1, 5)
     out = {}
     for k, name in enumerate(names):
-        means: dict[str, list[float]] = defaultdict(list)
-        for value in values:
-            codes = np.zeros((n, len(names)))
-            codes[:, k] = value
-            for feature, measured in features(model_samples(gen, emotion, seed, codes)).items():
-                means[feature].append(float(measured.mean()))
-        slopes = {f: round(float(np.polyfit(values, m, 1)[0]) / (float(test_features[f].std()) + 1e-9), 4)
-                  for f, m in means.items()}
+        means, slopes = code_effect(lambda codes: model_samples(gen, emotion, seed, codes), n, len(names), k,
+                                    test_features)
+        rounded = {f: round(v, 4) for f, v in slopes.items()}
         out[name] = {"feature_means": {f: [round(x, 4) for x in m] for f, m in means.items()},
-                     "slopes_in_test_std": slopes, "named": slopes.get(name)}
+                     "slopes_in_test_std": rounded, "named": rounded.get(name)}
     return out
 
 

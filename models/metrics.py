@@ -9,14 +9,16 @@ already lasts a 32nd), and the *drum pattern* score is the share of drum hits on
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.stats import gaussian_kde
 
 from bridge.phrase import note_runs
 from models.data import PITCH_LOW, STEPS, TRACKS
 
-__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "chroma", "musegan_metrics",
-           "phrase_histograms", "overlapping_area", "HISTOGRAMS"]
+__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "code_effect", "chroma", "musegan_metrics",
+           "phrase_histograms", "overlapping_area", "HISTOGRAMS", "CODE_VALUES"]
 
 BARS = 4
 PITCHED = (0, 1, 2)  # melody, accompaniment, bass
@@ -24,6 +26,7 @@ DRUMS = 3
 LENGTH_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 10_000)  # note length in steps: [1,2), [2,3), ... [16, inf)
 IOI_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 10_000)  # steps between successive onsets
 HISTOGRAMS = ("pitch_class", "note_length", "ioi", "pitch_range")
+CODE_VALUES = np.linspace(-1, 1, 5)  # where a code's effect is measured
 
 
 def segments(songs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
@@ -60,6 +63,23 @@ def features(roll: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
         "rhythm": on[:, :, 3].sum(axis=(1, 2, 3)) / bars,  # drum hits per bar
         "polyphony": pitched[:, :, 1].sum(axis=3).mean(axis=(1, 2)),  # accompaniment notes sounding per step
     }
+
+
+def code_effect(sample: Callable[[np.ndarray], np.ndarray], n: int, n_codes: int, k: int,
+                reference: dict[str, np.ndarray]) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """What code ``k`` does to each feature: the feature's mean over ``CODE_VALUES`` of the code (the
+    other codes at 0), and the least-squares slope of that mean in standard deviations of ``reference``.
+
+    ``sample(codes)`` makes n rolls from [n, n_codes] codes, with the same latents and emotions each call.
+    """
+    means: dict[str, list[float]] = {}
+    for value in CODE_VALUES:
+        codes = np.zeros((n, n_codes), np.float32)
+        codes[:, k] = value
+        for f, measured in features(sample(codes)).items():
+            means.setdefault(f, []).append(float(measured.mean()))
+    slopes = {f: float(np.polyfit(CODE_VALUES, m, 1)[0]) / (float(reference[f].std()) + 1e-9) for f, m in means.items()}
+    return means, slopes
 
 
 def _tonal_centroid(weight: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ from torch import nn
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
 from models.generator import GeneratorConfig, PhraseGenerator
-from models.metrics import BARS, PITCHED, drum_segments, features, segments
+from models.metrics import BARS, PITCHED, code_effect, drum_segments, features, segments
 
 __all__ = ["MusicConfig", "Critic", "train_music"]
 
@@ -164,19 +164,12 @@ def _name_codes(gen: PhraseGenerator, reference: dict[str, np.ndarray], seed: in
     z = torch.randn(n, cfg.latent_size, generator=g)
     bz = torch.randn(n, BARS, cfg.bar_latent_size, generator=g)
     emo = torch.rand(n, 2, generator=g) * 2 - 1
-    values = np.linspace(-1, 1, 5)
-    slopes: dict[int, dict[str, float]] = {}
-    with torch.no_grad():
-        for k in range(len(cfg.code_names)):
-            means: dict[str, list[float]] = {}
-            for value in values:
-                codes = torch.zeros(n, len(cfg.code_names))
-                codes[:, k] = float(value)
-                roll, _ = _generate(gen, z, bz, emo, codes)
-                for f, measured in features(roll.numpy()).items():
-                    means.setdefault(f, []).append(float(measured.mean()))
-            slopes[k] = {f: float(np.polyfit(values, m, 1)[0]) / (float(reference[f].std()) + 1e-9)
-                         for f, m in means.items()}
+
+    def sample(codes: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return _generate(gen, z, bz, emo, torch.from_numpy(codes))[0].numpy()
+
+    slopes = {k: code_effect(sample, n, len(cfg.code_names), k, reference)[1] for k in range(len(cfg.code_names))}
     feature_names = list(slopes[0])
     if len(slopes) > len(feature_names):
         raise ValueError(f"{len(slopes)} codes but only {len(feature_names)} features to name them by")
