@@ -23,8 +23,8 @@ from scipy.stats import spearmanr
 from bridge.generation import Generator, load_session
 from models.data import STEPS, TRACKS, load_groove, load_pop909, load_vgmidi
 from models.emotion_features import HandBaseline
-from models.metrics import (BARS, HISTOGRAMS, PITCHED, code_effect, drum_segments, features, musegan_metrics,
-                            overlapping_area, phrase_histograms, segments)
+from models.metrics import (BARS, HISTOGRAMS, PITCHED, SOFT_VELOCITY, code_effect, drum_segments, features,
+                            musegan_metrics, overlapping_area, phrase_histograms, segments, velocity_figures)
 
 __all__ = ["evaluate_music", "markov_baseline", "random_baseline", "model_samples", "TOLERANCE"]
 
@@ -98,7 +98,8 @@ def random_baseline(reference: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def model_samples(gen: Generator, emotion: np.ndarray, seed: int, codes: np.ndarray | None = None) -> np.ndarray:
-    """One 4-bar phrase per row of ``emotion`` [n, 2], as the daemon makes them: [n, 4, 4, 16, P] activity."""
+    """One 4-bar phrase per row of ``emotion`` [n, 2], as the daemon makes them: [n, 4, 4, 16, P], the
+    model's velocity (1..127, before refinement) where activity passes the threshold, else 0."""
     c = gen.contract
     rng = np.random.default_rng(seed)
     n = len(emotion)
@@ -109,10 +110,9 @@ def model_samples(gen: Generator, emotion: np.ndarray, seed: int, codes: np.ndar
     rolls = []
     for lo in range(0, n * BARS, 512):
         hi = lo + 512
-        roll, _ = gen.run(rep(z)[lo:hi], bar_z[lo:hi], rep(emotion)[lo:hi], rep(codes)[lo:hi])
-        rolls.append(roll)
-    roll = np.concatenate(rolls)
-    return ((roll > THRESHOLD) * 100).astype(np.uint8).reshape(n, BARS, *roll.shape[1:])
+        roll, velocity = gen.run(rep(z)[lo:hi], bar_z[lo:hi], rep(emotion)[lo:hi], rep(codes)[lo:hi])
+        rolls.append(np.where(roll > THRESHOLD, np.clip(np.rint(velocity * 127), 1, 127), 0).astype(np.uint8))
+    return np.concatenate(rolls).reshape(n, BARS, *rolls[0].shape[1:])
 
 
 def _merged_pitched(rolls: np.ndarray) -> np.ndarray:
@@ -206,6 +206,13 @@ def _markdown(report: dict[str, Any]) -> str:
               "| feature | " + " | ".join(s for s in sets if s != "test") + " |", "|---|" + "---|" * (len(sets) - 1)]
     for feature in HISTOGRAMS:
         lines.append(f"| {feature} | " + " | ".join(f"{report['overlap'][s][feature]:.3f}" for s in sets if s != "test") + " |")
+    lines += ["", "## Velocity", "", f"Of the sounding cells (the model's velocity, before refinement's `velocity_floor`): "
+              f"the share under {SOFT_VELOCITY}, the 5th percentile and the median.", "",
+              "| track | test under / p5 / median | model under / p5 / median |", "|---|---|---|"]
+    for track in report["velocity"]["test"]:
+        cells = [" / ".join("-" if x is None else f"{x:.2f}" if k == "under_soft" else f"{x:.0f}"
+                            for k, x in report["velocity"][s][track].items()) for s in ("test", "model")]
+        lines.append(f"| {track} | {cells[0]} | {cells[1]} |")
     e = report["emotion_control"]
     h = e["hand_feature_reader"]
     lines += ["", "## Emotion control", "", f"Quadrant accuracy {e['quadrant_accuracy']:.3f} (chance 0.25); "
@@ -248,6 +255,7 @@ def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int = 512, se
     within = {m: abs(musegan["model"][m] - musegan["test"][m]) <= TOLERANCE * abs(musegan["test"][m]) + 1e-9
               for m in musegan["test"]}
     log.info("emotion control and named axes ...")
+    velocity = {name: velocity_figures(sets[name]) for name in ("test", "model")}  # the baselines play 100
     emotion = _emotion_control(gen, emotion_model, max(n // 4, 16), seed + 5)
     axes = _axis_effects(gen, features(test), max(n // 4, 16), seed + 6)
     mean_oa = {name: (o["pitch_class"] + o["note_length"]) / 2 for name, o in overlap.items()}
@@ -260,7 +268,7 @@ def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int = 512, se
     }
     report = {"model": str(model), "emotion_model": str(emotion_model), "segments": n, "seed": seed,
               "threshold": THRESHOLD, "musegan": {k: {m: round(v, 4) for m, v in d.items()} for k, d in musegan.items()},
-              "within_tolerance": within, "overlap": overlap, "emotion_control": emotion, "axes": axes,
+              "within_tolerance": within, "overlap": overlap, "velocity": velocity, "emotion_control": emotion, "axes": axes,
               "targets": targets, "seconds": round(time.monotonic() - t0, 1)}
     out.mkdir(parents=True, exist_ok=True)
     report["plots"] = _plots(out, hists)

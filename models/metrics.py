@@ -18,7 +18,7 @@ from bridge.phrase import note_runs
 from models.data import PITCH_LOW, STEPS, TRACKS
 
 __all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "code_effect", "chroma", "musegan_metrics",
-           "phrase_histograms", "overlapping_area", "HISTOGRAMS", "CODE_VALUES"]
+           "velocity_figures", "phrase_histograms", "overlapping_area", "HISTOGRAMS", "CODE_VALUES", "SOFT_VELOCITY"]
 
 BARS = 4
 PITCHED = (0, 1, 2)  # melody, accompaniment, bass
@@ -27,6 +27,7 @@ LENGTH_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 10_000)  # note length in steps: [1,2),
 IOI_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 10_000)  # steps between successive onsets
 HISTOGRAMS = ("pitch_class", "note_length", "ioi", "pitch_range")
 CODE_VALUES = np.linspace(-1, 1, 5)  # where a code's effect is measured
+SOFT_VELOCITY = 20  # a note under this velocity is all but inaudible on most instruments
 
 
 def segments(songs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
@@ -131,6 +132,17 @@ def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
         both = ma & mb
         dist = np.linalg.norm(ca[both] - cb[both], axis=1)
         out[f"tonal_distance.{TRACKS[a]}-{TRACKS[b]}"] = float(dist.mean()) if dist.size else 0.0
+    return out
+
+
+def velocity_figures(roll: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per track, the velocities (1..127) of the sounding cells of [n, bars, tracks, 16, P] velocity rolls:
+    the share under ``SOFT_VELOCITY``, the 5th percentile and the median (None for a silent track)."""
+    out: dict[str, dict[str, float]] = {}
+    for t, name in enumerate(TRACKS):
+        v = roll[:, :, t][roll[:, :, t] > 0].astype(np.float64)
+        out[name] = ({"under_soft": round(float((v < SOFT_VELOCITY).mean()), 4), "p5": float(np.percentile(v, 5)),
+                      "median": float(np.median(v))} if v.size else {"under_soft": None, "p5": None, "median": None})
     return out
 
 

@@ -13,7 +13,7 @@ from bridge.generation import Generator
 from bridge.phrase import note_runs
 from models.data import PITCH_LOW, data_root
 from models.evaluate import markov_baseline, random_baseline
-from models.metrics import musegan_metrics, overlapping_area, phrase_histograms
+from models.metrics import musegan_metrics, overlapping_area, phrase_histograms, velocity_figures
 
 P = 84
 
@@ -67,6 +67,18 @@ def test_drum_pattern_counts_hits_on_eighth_notes() -> None:
     off[0, :, 3, 1::2, 36 - PITCH_LOW] = 100
     assert musegan_metrics(on_eighths)["drum_pattern"] == 1.0
     assert musegan_metrics(off)["drum_pattern"] == 0.0
+
+
+def test_velocity_figures_count_the_soft_cells_of_each_track() -> None:
+    r = roll()
+    r[0, 0, 0, 0:8, 40] = 10  # melody: 8 cells at velocity 10, then 24 at 100
+    r[0, 1:, 0, 0:8, 40] = 100
+    r[0, :, 3, ::4, 2] = 90  # drums
+    v = velocity_figures(r)
+    assert v["melody"]["under_soft"] == pytest.approx(0.25) and v["melody"]["median"] == 100.0
+    assert v["melody"]["p5"] == pytest.approx(10.0)
+    assert v["drums"] == {"under_soft": 0.0, "p5": 90.0, "median": 90.0}
+    assert v["bass"] == {"under_soft": None, "p5": None, "median": None}
 
 
 def test_histograms_of_a_scale() -> None:
@@ -130,6 +142,10 @@ def test_coevo_eval_music_writes_the_report_tables_and_plots(tmp_path: Path, mod
     assert set(report["musegan"]) == {"test", "model", "random", "markov"}
     assert report["musegan"]["test"]["empty_bars.accompaniment"] < 0.5  # real music is rarely silent
     assert set(report["overlap"]["model"]) == {"pitch_class", "note_length", "ioi", "pitch_range"}
+    for name in ("test", "model"):  # velocities of real songs and of the model (the baselines play 100)
+        assert set(report["velocity"][name]) == {"melody", "accompaniment", "bass", "drums"}
+    assert report["velocity"]["test"]["accompaniment"]["median"] not in (None, 100.0)
+    assert "## Velocity" in printed
     assert 0.0 <= report["emotion_control"]["quadrant_accuracy"] <= 1.0
     assert 0.0 <= report["emotion_control"]["hand_feature_reader"]["quadrant_accuracy"] <= 1.0
     assert "Read by the hand-feature baseline instead" in printed
