@@ -135,10 +135,10 @@ def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
     return out
 
 
-def velocity_figures(roll: np.ndarray) -> dict[str, dict[str, float]]:
+def velocity_figures(roll: np.ndarray) -> dict[str, dict[str, float | None]]:
     """Per track, the velocities (1..127) of the sounding cells of [n, bars, tracks, 16, P] velocity rolls:
     the share under ``SOFT_VELOCITY``, the 5th percentile and the median (None for a silent track)."""
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, float | None]] = {}
     for t, name in enumerate(TRACKS):
         v = roll[:, :, t][roll[:, :, t] > 0].astype(np.float64)
         out[name] = ({"under_soft": round(float((v < SOFT_VELOCITY).mean()), 4), "p5": float(np.percentile(v, 5)),
