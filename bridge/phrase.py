@@ -6,7 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "note_runs", "track_rank", "BEATS_PER_BAR"]
+__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "midi_velocity", "note_runs", "track_rank",
+           "BEATS_PER_BAR"]
 
 BEATS_PER_BAR = 4  # the daemon works in 4/4
 
@@ -107,6 +108,11 @@ def note_runs(active: np.ndarray) -> tuple[np.ndarray, ...]:
     return (*where, start, end - start + 1)
 
 
+def midi_velocity(velocity: np.ndarray) -> np.ndarray:
+    """The model's velocity output (0..1) as MIDI velocity (1..127)."""
+    return np.clip(np.rint(velocity * 126) + 1, 1, 127).astype(np.int64)
+
+
 def decode_rolls(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...], drum_tracks: tuple[str, ...],
                  pitch_low: int, threshold: float) -> NoteTable:
     """Turn note activity ``[phrases, bars, tracks, steps, pitches]`` into a table of every phrase's notes,
@@ -132,7 +138,7 @@ def decode_rolls(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...]
     clip, t_idx, p_idx, s_idx, lengths = clip[order], t_idx[order], p_idx[order], s_idx[order], lengths[order]
     at = (clip, s_idx // steps, t_idx, s_idx % steps, p_idx)  # the onset cell in the model's layout
     return NoteTable(clip, t_idx, p_idx + pitch_low, s_idx * step_beats, lengths * step_beats,
-                     np.clip(np.rint(velocity[at] * 126) + 1, 1, 127).astype(np.int64),
+                     midi_velocity(velocity[at]),
                      np.zeros(len(clip), dtype=bool), roll[at].astype(float))
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bridge.generation import Generator, load_session
+from bridge.phrase import midi_velocity
 from models.data import STEPS, TRACKS, load_groove, load_pop909, load_vgmidi
 from models.emotion_features import HandBaseline
 from models.metrics import (BARS, HISTOGRAMS, PITCHED, SOFT_VELOCITY, code_effect, drum_segments, features,
@@ -111,7 +112,7 @@ def model_samples(gen: Generator, emotion: np.ndarray, seed: int, codes: np.ndar
     for lo in range(0, n * BARS, 512):
         hi = lo + 512
         roll, velocity = gen.run(rep(z)[lo:hi], bar_z[lo:hi], rep(emotion)[lo:hi], rep(codes)[lo:hi])
-        rolls.append(np.where(roll > THRESHOLD, np.clip(np.rint(velocity * 127), 1, 127), 0).astype(np.uint8))
+        rolls.append(np.where(roll > THRESHOLD, midi_velocity(velocity), 0).astype(np.uint8))
     return np.concatenate(rolls).reshape(n, BARS, *rolls[0].shape[1:])
 
 
@@ -254,8 +255,8 @@ def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int = 512, se
                for name in sets if name != "test"}
     within = {m: abs(musegan["model"][m] - musegan["test"][m]) <= TOLERANCE * abs(musegan["test"][m]) + 1e-9
               for m in musegan["test"]}
-    log.info("emotion control and named axes ...")
     velocity = {name: velocity_figures(sets[name]) for name in ("test", "model")}  # the baselines play 100
+    log.info("emotion control and named axes ...")
     emotion = _emotion_control(gen, emotion_model, max(n // 4, 16), seed + 5)
     axes = _axis_effects(gen, features(test), max(n // 4, 16), seed + 6)
     mean_oa = {name: (o["pitch_class"] + o["note_length"]) / 2 for name, o in overlap.items()}
