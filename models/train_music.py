@@ -34,7 +34,7 @@ from models.emotion import EmotionConfig, EmotionModel
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.metrics import BARS, PITCHED, code_effect, drum_segments, features, segments
 
-__all__ = ["MusicConfig", "Critic", "train_music"]
+__all__ = ["MusicConfig", "Critic", "train_music", "distinct_share"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,14 @@ def _to_critic(roll: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
     act = x[:, :len(TRACKS)]
     onset = torch.relu(act - torch.nn.functional.pad(act, (0, 0, 1, 0))[:, :, :-1])
     return torch.cat([x, onset], dim=1)
+
+
+def distinct_share(roll: torch.Tensor) -> float:
+    """Share of the batch's generated segments that differ from every other one, note for note (activity over
+    0.5): 1/batch when the generator has collapsed onto one output. Runs of this trainer can pass through such
+    a phase early on (seen from about step 100 to 650-1000) and leave it; a late one is a failed run."""
+    on = (roll.detach() > 0.5).flatten(1)
+    return round(len(torch.unique(on, dim=0)) / len(on), 4)
 
 
 def _merged(roll: torch.Tensor) -> torch.Tensor:
@@ -293,9 +301,10 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
         if step % 20 == 0:
             row = {"step": step, "minutes": round((time.monotonic() - t_start) / 60, 2),
                    "critic": round(float(loss_c.item()), 4), "wasserstein": round(float((s_r.mean() - s_f.mean()).item()), 4),
-                   "info": round(float(info.item()), 4), "emotion": round(float(emo_err.item()), 4)}
+                   "info": round(float(info.item()), 4), "emotion": round(float(emo_err.item()), 4),
+                   "distinct": distinct_share(roll_f)}
             history.append(row)
-            bar.set_postfix(w=row["wasserstein"], info=row["info"], emo=row["emotion"])
+            bar.set_postfix(w=row["wasserstein"], info=row["info"], emo=row["emotion"], distinct=row["distinct"])
         if time.monotonic() - last_save > 60:
             last_save = time.monotonic()
             torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "reader": reader.state_dict(),

@@ -19,7 +19,7 @@ from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import features
-from models.train_music import MusicConfig, train_music
+from models.train_music import MusicConfig, distinct_share, train_music
 
 pytestmark = pytest.mark.slow
 
@@ -102,6 +102,14 @@ def test_hand_baseline_learns_valence_from_mode_and_arousal_from_tempo() -> None
     assert np.array_equal(np.sign(baseline.predict(rolls, tempos)), labels)
 
 
+def test_distinct_share_tells_a_collapsed_batch() -> None:
+    g = torch.Generator().manual_seed(0)
+    varied = torch.rand(8, 4, 4, 16, 84, generator=g)
+    assert distinct_share(varied) == 1.0
+    assert distinct_share(varied[:1].repeat(8, 1, 1, 1, 1)) == 1 / 8  # one output for every latent
+    assert distinct_share(torch.cat([varied[:1].repeat(4, 1, 1, 1, 1), varied[1:5]])) == 5 / 8
+
+
 def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
     report = train_emotion(run, seed=1, epochs=2, width=8)
@@ -112,9 +120,11 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     assert music["steps"] >= 1 and sorted(music["code_names"]) == sorted(features(np.zeros((1, 4, 4, 16, 84))).keys())
     assert (run / "music.ckpt").is_file()
     assert (run / "music_losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=5, songs=10, grooves=10, width=16,
+    resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=20, songs=10, grooves=10, width=16,
                                                                 critic_width=8, batch=8), resume=True)
     assert resumed["steps"] > music["steps"]  # it went on from the checkpoint
+    (logged,) = json.loads((run / "music_history.json").read_text())  # one row every 20 steps
+    assert logged["step"] == 20 and logged["distinct"] in [k / 8 for k in range(1, 9)]
     encoder = train_encoder(run, EncoderTrainConfig(seed=1, steps=3, batch=4, width=16, songs=10, grooves=10,
                                                     eval_segments=8), resume=False)
     scores = encoder["test_reconstruction"]
