@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -63,12 +64,27 @@ class PhraseGenerator(nn.Module):
         n_tracks = len(cfg.tracks)
         self.to_roll = nn.Conv1d(w, n_tracks * cfg.pitches * 2, 1)
 
-    def forward(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor):
+    def logits(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Activity and velocity before their sigmoids: [B, 2, tracks, steps, pitches]."""
         cfg = self.cfg
         x = torch.cat([z, bar_z, emotion, codes], dim=1)
         x = self.fc(x).view(x.shape[0], cfg.width, self.seed_steps)
-        x = self.to_roll(self.up(x))  # [B, tracks*pitches*2, steps]
-        x = x.view(x.shape[0], 2, len(cfg.tracks), cfg.pitches, cfg.steps_per_bar).transpose(3, 4)
-        roll = torch.sigmoid(x[:, 0])
-        velocity = torch.sigmoid(x[:, 1])
-        return roll, velocity
+        x = self.to_roll(self.up(x))  # [B, 2*tracks*pitches, steps]
+        return x.view(x.shape[0], 2, len(cfg.tracks), cfg.pitches, cfg.steps_per_bar).transpose(3, 4)
+
+    def forward(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor):
+        x = self.logits(z, bar_z, emotion, codes)
+        return torch.sigmoid(x[:, 0]), torch.sigmoid(x[:, 1])
+
+    @torch.no_grad()
+    def map_velocity(self, scale: Sequence[float], shift: Sequence[float]) -> None:
+        """Fold ``scale[t] * logit + shift[t]`` on each track's velocity logits into the last convolution;
+        the activity (where notes sound) is left exactly as it was."""
+        n_tracks, pitches = len(self.cfg.tracks), self.cfg.pitches
+        if len(scale) != n_tracks or len(shift) != n_tracks:
+            raise ValueError(f"one scale and one shift per track ({n_tracks}), got {len(scale)} and {len(shift)}")
+        weight = self.to_roll.weight.view(2, n_tracks, pitches, -1)
+        bias = self.to_roll.bias.view(2, n_tracks, pitches)
+        for t, (a, b) in enumerate(zip(scale, shift)):
+            weight[1, t] *= a
+            bias[1, t] = bias[1, t] * a + b

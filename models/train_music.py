@@ -13,6 +13,8 @@
   pitch classes (harmony), where tracks that disagree on a key stand out.
 - Chaining: the 4 bars of a segment share z and have their own bar_z; the critic sees all 4 bars.
 - Adam, lr 1e-4 for both, betas (0.5, 0.9); 3 critic steps per generator step; GP weight 10.
+- Afterwards each track's velocity logits are scaled and shifted so that its velocities follow the
+  real ones (``calibrate_velocity``); where notes sound does not change.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from models.emotion import EmotionConfig, EmotionModel
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.metrics import BARS, PITCHED, code_effect, drum_segments, features, segments
 
-__all__ = ["MusicConfig", "Critic", "train_music", "distinct_share"]
+__all__ = ["MusicConfig", "Critic", "train_music", "distinct_share", "calibrate_velocity"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +135,48 @@ def _to_critic(roll: torch.Tensor, velocity: torch.Tensor) -> torch.Tensor:
     act = x[:, :len(TRACKS)]
     onset = torch.relu(act - torch.nn.functional.pad(act, (0, 0, 1, 0))[:, :, :-1])
     return torch.cat([x, onset], dim=1)
+
+
+MAX_CELLS = 20_000  # sounding cells per track that calibrate_velocity reads
+
+
+def calibrate_velocity(gen: PhraseGenerator, real: np.ndarray, drums: np.ndarray, labels: np.ndarray, seed: int,
+                       n: int = 2048, steps: int = 600) -> dict[str, dict[str, float]]:
+    """Map each track's velocity logits by ``scale * logit + shift`` so that the velocities of its sounding
+    cells (activity over 0.5) follow the real ones (``real`` [n, 4, 3, 16, P] and ``drums`` [n, 4, 16, P]
+    uint8), quantile by quantile (2%..98%); fold the map into ``gen`` and return it per track.
+
+    The adversarial training orders a phrase's velocities sensibly but at logits 10-50 times too large, so
+    the sigmoid saturates: a fifth to a half of the sounding cells came out under 20 and most of the rest
+    at 127. Scaling keeps the order (which notes are louder) and where notes sound is untouched.
+    """
+    g = torch.Generator().manual_seed(seed)
+    c = gen.cfg
+    with torch.no_grad():
+        pick = torch.from_numpy(np.random.default_rng(seed).integers(0, len(labels), n))
+        x = gen.logits(torch.randn(n, c.latent_size, generator=g), torch.randn(n, c.bar_latent_size, generator=g),
+                       torch.from_numpy(labels)[pick], torch.rand(n, len(c.code_names), generator=g) * 2 - 1)
+    q = torch.linspace(0.02, 0.98, 49)
+    scale, shift, out = [], [], {}
+    for t, name in enumerate(c.tracks):
+        logit = x[:, 1, t][x[:, 0, t] > 0]  # activity over 0.5
+        if len(logit) > MAX_CELLS:  # an untrained generator sounds half its cells: a sample says as much
+            logit = logit[torch.randperm(len(logit), generator=g)[:MAX_CELLS]]
+        source = real[:, :, t] if t < real.shape[2] else drums
+        target = torch.from_numpy(np.quantile(source[source > 0], q.numpy()).astype(np.float32) / 127.0)
+        log_a, b = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+        if len(logit) >= 2:
+            opt = torch.optim.Adam([log_a, b], lr=0.05)
+            for _ in range(steps):
+                gap = ((torch.quantile(torch.sigmoid(log_a.exp() * logit + b), q) - target) ** 2).mean()
+                opt.zero_grad()
+                gap.backward()
+                opt.step()
+        scale.append(float(log_a.detach().exp()))
+        shift.append(float(b.detach()))
+        out[name] = {"scale": round(scale[-1], 5), "shift": round(shift[-1], 5)}
+    gen.map_velocity(scale, shift)
+    return out
 
 
 def distinct_share(roll: torch.Tensor) -> float:
@@ -317,6 +361,7 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
                 "elapsed": elapsed, "history": history,
                 "gen_config": asdict(gcfg)}, ckpt)
     gen.eval()
+    velocity_map = calibrate_velocity(gen, real, drums, labels, cfg.seed)
     pick = np.random.default_rng(cfg.seed)
     i, j = pick.permutation(len(real))[:2048], pick.integers(0, len(drums), min(2048, len(real)))
     reference = features(np.concatenate([real[i] > 0, drums[j][:, :, None] > 0], axis=2))
@@ -336,6 +381,7 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
         "data": "POP909 (train split by song) + Groove MIDI (train split), 4-bar segments",
         "segments": int(len(real)), "drum_segments": int(len(drums)), "steps": step,
         "training_seconds": round(elapsed, 1), "code_names": names, "code_signs": signs, **effects,
+        "velocity_map": velocity_map,
         "features_test_vs_generated": {k: {"test": round(float(real_f[k].mean()), 3),
                                            "generated": round(float(fake_f[k].mean()), 3)} for k in real_f
                                        if k != "rhythm"},

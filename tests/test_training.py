@@ -19,7 +19,7 @@ from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import features
-from models.train_music import MusicConfig, distinct_share, train_music
+from models.train_music import MusicConfig, calibrate_velocity, distinct_share, train_music
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +110,44 @@ def test_distinct_share_tells_a_collapsed_batch() -> None:
     assert distinct_share(torch.cat([varied[:1].repeat(4, 1, 1, 1, 1), varied[1:5]])) == 5 / 8
 
 
+def test_velocity_map_folds_into_the_generator_and_leaves_the_notes() -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    args = (torch.randn(6, 32), torch.randn(6, 16), torch.rand(6, 2), torch.rand(6, 4))
+    with torch.no_grad():
+        logits = gen.logits(*args)
+        roll, _ = gen(*args)
+        gen.map_velocity([0.5, 1.0, 2.0, 0.1], [0.3, 0.0, -1.0, 2.0])
+        mapped_roll, velocity = gen(*args)
+    assert torch.equal(mapped_roll, roll)  # where notes sound is untouched
+    scale, shift = torch.tensor([0.5, 1.0, 2.0, 0.1]).view(1, 4, 1, 1), torch.tensor([0.3, 0.0, -1.0, 2.0]).view(1, 4, 1, 1)
+    assert torch.allclose(velocity, torch.sigmoid(logits[:, 1] * scale + shift), atol=1e-5)
+    with pytest.raises(ValueError, match="one scale and one shift per track"):
+        gen.map_velocity([1.0], [0.0])
+
+
+def test_calibrated_velocities_follow_the_real_ones() -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    with torch.no_grad():
+        gen.to_roll.weight[gen.to_roll.weight.shape[0] // 2:] *= 300  # a saturated velocity head
+    rng = np.random.default_rng(0)
+    real = np.where(rng.random((64, 4, 3, 16, 84)) < 0.1, rng.integers(60, 101, (64, 4, 3, 16, 84)), 0).astype(np.uint8)
+    drums = np.where(rng.random((64, 4, 16, 84)) < 0.05, rng.integers(20, 121, (64, 4, 16, 84)), 0).astype(np.uint8)
+    labels = rng.uniform(-1, 1, (32, 2)).astype(np.float32)
+    sample = lambda: gen(torch.randn(512, 32), torch.randn(512, 16), torch.rand(512, 2), torch.rand(512, 4))  # noqa: E731
+    with torch.no_grad():
+        roll, before = sample()
+    assert ((before[roll > 0.5] * 126 + 1) < 20).float().mean() > 0.2
+    mapping = calibrate_velocity(gen, real, drums, labels, seed=0, n=512, steps=300)
+    assert set(mapping) == {"melody", "accompaniment", "bass", "drums"}
+    with torch.no_grad():
+        roll, after = sample()
+    for t, (lo, hi) in enumerate([(60, 100)] * 3 + [(20, 120)]):
+        v = after[:, t][roll[:, t] > 0.5] * 126 + 1
+        assert abs(float(v.median()) - (lo + hi) / 2) < 8 and float(torch.quantile(v, 0.05)) > lo - 10
+
+
 def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
     report = train_emotion(run, seed=1, epochs=2, width=8)
@@ -123,6 +161,7 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=20, songs=10, grooves=10, width=16,
                                                                 critic_width=8, batch=8), resume=True)
     assert resumed["steps"] > music["steps"]  # it went on from the checkpoint
+    assert set(resumed["velocity_map"]) == {"melody", "accompaniment", "bass", "drums"}
     (logged,) = json.loads((run / "music_history.json").read_text())  # one row every 20 steps
     assert logged["step"] == 20 and logged["distinct"] in [k / 8 for k in range(1, 9)]
     encoder = train_encoder(run, EncoderTrainConfig(seed=1, steps=3, batch=4, width=16, songs=10, grooves=10,
