@@ -76,7 +76,7 @@ def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict
 def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:
     return {"segments": report["segments"], "musegan_model": report["musegan"]["model"],
             "musegan_test": report["musegan"]["test"], "overlap": report["overlap"],
-            "emotion_control": report["emotion_control"],
+            "emotion_control": report["emotion_control"], "velocity": report["velocity"],
             "axes_named_slope_in_test_std": {k: v["named"] for k, v in report["axes"].items()},
             "targets": report["targets"]}
 
@@ -125,6 +125,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
         "models": {
             "generator": _entry(gen_path, music_report, "generator", seed, {
                 "config": music_config, "code_names": music_report["code_names"],
+                "velocity_map": music_report.get("velocity_map"),  # None: a run from before the calibration
                 "evaluation": {"features_test_vs_generated": music_report["features_test_vs_generated"],
                                "code_effects": music_report["standardized_slopes"],
                                "steps": music_report["steps"], "eval_music": evaluation}}),

@@ -191,6 +191,8 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     assert manifest["models"]["generator"]["sha256"] and manifest["models"]["emotion"]["evaluation"]["test"]
     summary = manifest["models"]["generator"]["evaluation"]["eval_music"]
     assert summary["segments"] == 16 and len(summary["targets"]) == 4
+    assert manifest["models"]["generator"]["velocity_map"] == resumed["velocity_map"]
+    assert set(summary["velocity"]["model"]) == {"melody", "accompaniment", "bass", "drums"}
     assert (dest / "eval" / "report.md").is_file()
     for kind in ("generator", "emotion", "encoder"):  # each with its fp16 variant for GPUs, parity-checked
         entry = manifest["models"][kind]
