@@ -113,7 +113,7 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
     if settings.min_note_beats > 0:
         short = pitched & (duration < settings.min_note_beats)
         duration[short] = np.minimum(settings.min_note_beats, length_beats - t.start[short])
-    if settings.velocity_from_model:  # the shipped models often say 1 (inaudible) where real music plays 40 or more
+    if settings.velocity_from_model:  # a generator's velocity head can saturate at 1 (inaudible); this keeps it audible
         floor = settings.velocity_floor
         velocity = np.rint(floor + (t.velocity - 1) * (127 - floor) / 126).astype(np.int64)
     else:
