@@ -68,7 +68,7 @@ class Config:
     key_lock: bool = True
     min_note_beats: float = 0.25
     velocity_from_model: bool = True
-    velocity_floor: int = 40  # the model's softest note (1..127) plays at this velocity
+    velocity_floor: int = 1  # the model's softest note (1..127) plays at this velocity (1: as the model says)
     humanize: float = 0.08
     density: float = 0.5
     density_cap: int = 12  # notes per bar per track, 0 = no cap
