@@ -146,7 +146,7 @@ def calibrate_velocity(gen: PhraseGenerator, real: np.ndarray, drums: np.ndarray
     cells (activity over 0.5) follow the real ones (``real`` [n, 4, 3, 16, P] and ``drums`` [n, 4, 16, P]
     uint8), quantile by quantile (2%..98%); fold the map into ``gen`` and return it per track.
 
-    The adversarial training orders a phrase's velocities sensibly but at logits 10-50 times too large, so
+    The adversarial training orders a phrase's velocities sensibly but at logits 5-70 times too large, so
     the sigmoid saturates: a fifth to a half of the sounding cells came out under 20 and most of the rest
     at 127. Scaling keeps the order (which notes are louder) and where notes sound is untouched.
     """
