@@ -65,6 +65,9 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     g.add_argument("--key", help="tonic for the key lock, e.g. C, F#, Bb (default C)")
     g.add_argument("--mode", help="scale: major, minor, dorian, ... (default major)")
     g.add_argument("--no-key-lock", dest="key_lock", action="store_const", const=False, help="let notes leave the key")
+    g.add_argument("--no-mood-shaping", dest="mood_shaping", action="store_const", const=False,
+                   help="keep the scale and the tempo feel whatever the emotion (default: negative valence "
+                        "plays the key's minor counterpart, low arousal plays in half time)")
     g.add_argument("--density", type=float, help="note density 0..1 (default 0.5)")
     g.add_argument("--seed", type=int, help="random seed of the session (default 0)")
     g.add_argument("--data-dir", dest="data_dir", help="where session folders go (default: the user data dir)")
@@ -199,11 +202,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                        mode=mode, bpm=cfg.bpm, seed=args.seed, spread=args.spread, tracks=tracks,
                        density=cfg.density, like=like)
     refine_base = dataclasses.replace(RefineSettings.from_config(cfg, tonic, mode),
-                                      key_lock=cfg.key_lock and not args.no_key_lock)
+                                      key_lock=cfg.key_lock and not args.no_key_lock,
+                                      mood_shaping=cfg.mood_shaping and not args.no_mood_shaping)
     maker = ClipMaker(generator, refine_base, encoder, emotion_reader)
+    opts = dataclasses.replace(opts, emotion=maker.emotion_of(opts))  # a liked clip's emotion is read once
     clips = maker.make(opts)
     out = Path(args.out)
-    paths = write_clips(clips, opts, out, c.tracks, c.drum_tracks, cfg.channels, force=args.force)
+    played = maker.settings(opts)
+    paths = write_clips(clips, opts, out, c.tracks, c.drum_tracks, cfg.channels, force=args.force,
+                        mode=played.played_mode)
     notes = sum(len(x) for x in clips)
     source = f"variations of {args.like}" if like else f"seed {args.seed}"
     print(f"wrote {len(paths)} clip(s) of {args.bars} bar(s), {notes / max(1, len(paths)):.0f} notes each on "
@@ -212,6 +219,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(f"  {path}")
     if len(paths) > 5:
         print(f"  ... {paths[-1]}")
+    shaped = ([f"in {played.played_mode.replace('_', ' ')} (not {mode.replace('_', ' ')})"] * (played.played_mode != mode)
+              + ["in half time"] * played.half_time)
+    if shaped:
+        print(f"mood shaping (valence {played.valence:+.2f}, arousal {played.arousal:+.2f}) played them "
+              f"{' and '.join(shaped)}; --no-mood-shaping keeps the key and feel")
     return 0
 
 
@@ -451,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a named axis in [-1, 1], e.g. density=0.8 (repeatable; names: see coevo doctor)")
     p.add_argument("--key", help="key and scale, e.g. \"A minor\", \"F# dorian\", Bb, Am (default from config: C major)")
     p.add_argument("--no-key-lock", dest="no_key_lock", action="store_true", help="let notes leave the key")
+    p.add_argument("--no-mood-shaping", dest="no_mood_shaping", action="store_true",
+                   help="keep --key's scale and the tempo feel whatever the mood (default: a negative valence "
+                        "plays the key's minor counterpart, a low arousal plays in half time)")
     p.add_argument("--bpm", type=float, help="tempo written into the files (default 120)")
     p.add_argument("--density", type=float, help="note density 0..1 (default 0.5)")
     p.add_argument("--spread", type=float, help="how far clips vary: 1.0 samples the whole model (default); with "

@@ -133,6 +133,24 @@ class ClipMaker:
         self.encoder = encoder
         self.emotion = emotion
 
+    def emotion_of(self, opts: ClipOptions) -> tuple[float, float]:
+        """The emotion the clips are made and refined for: the one asked; else, with ``like``, the liked
+        clip's (its first 8 bars) as the emotion model reads it; else neutral."""
+        if opts.emotion is not None:
+            return opts.emotion
+        if opts.like is None or self.emotion is None:
+            return (0.0, 0.0)
+        c = self.generator.contract
+        like_bars = min(opts.like.bars, 8)
+        pitched = [(x.pitch, x.start, x.duration) for x in opts.like.notes
+                   if x.start < like_bars * BEATS_PER_BAR and x.track not in c.drum_tracks]
+        return self.emotion.read(pitched, like_bars * BEATS_PER_BAR) if pitched else (0.0, 0.0)
+
+    def settings(self, opts: ClipOptions) -> RefineSettings:
+        """The refinement of these clips: the base settings in the clips' key, for their emotion."""
+        valence, arousal = self.emotion_of(opts)
+        return replace(self.refine_base, tonic=opts.tonic, mode=opts.mode, valence=valence, arousal=arousal)
+
     def latents(self, opts: ClipOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """z [n, L], bar_z [n, bars, B], codes [n, C] and emotion [n, 2] of every clip."""
         c = self.generator.contract
@@ -141,7 +159,7 @@ class ClipMaker:
             raise CoevoError(f"unknown axis {', '.join(unknown)}: this model's axes are {', '.join(c.code_names)}")
         rng = np.random.default_rng(opts.seed)
         n, bars = opts.count, opts.bars
-        emotion = opts.emotion or (0.0, 0.0)
+        emotion = self.emotion_of(opts)
         if opts.like is None:
             spread = 1.0 if opts.spread is None else opts.spread
             z = rng.standard_normal((n, c.latent_size)) * spread
@@ -155,9 +173,6 @@ class ClipMaker:
             like_bars = min(opts.like.bars, 8)  # a longer clip is read from its first 8 bars
             like_notes = [x for x in opts.like.notes if x.start < like_bars * BEATS_PER_BAR]
             like_z, like_bar_z, like_codes = self.encoder.encode(like_notes, like_bars)
-            if opts.emotion is None and self.emotion is not None:
-                pitched = [(x.pitch, x.start, x.duration) for x in like_notes if x.track not in c.drum_tracks]
-                emotion = self.emotion.read(pitched, like_bars * BEATS_PER_BAR) if pitched else emotion
             tiled = like_bar_z[np.arange(bars) % len(like_bar_z)]  # the liked bars, repeated to the length asked
             z = like_z + spread * rng.standard_normal((n, c.latent_size))
             bar_z = tiled + spread * rng.standard_normal((n, bars, c.bar_latent_size))
@@ -195,7 +210,7 @@ class ClipMaker:
         c = self.generator.contract
         keep = opts.tracks or c.tracks
         threshold = 0.75 - 0.5 * opts.density  # as the daemon's density control
-        settings = replace(self.refine_base, tonic=opts.tonic, mode=opts.mode)
+        settings = self.settings(opts)
         table = decode_rolls(roll, velocity, c.tracks, c.drum_tracks, c.pitch_low, threshold)
         if len(keep) < len(c.tracks):
             table = table.take(np.isin(table.track, [c.tracks.index(t) for t in keep]))
@@ -211,8 +226,10 @@ class ClipMaker:
 
 
 def write_clips(clips: list[list[Note]], opts: ClipOptions, out: Path, tracks: tuple[str, ...],
-                drum_tracks: tuple[str, ...], channels: Mapping[str, int], force: bool = False) -> list[Path]:
-    """Write each clip as ``coevo_<seed>_<index>.mid`` (type 1, 480 PPQ, tempo, 4/4, key signature).
+                drum_tracks: tuple[str, ...], channels: Mapping[str, int], force: bool = False,
+                mode: str | None = None) -> list[Path]:
+    """Write each clip as ``coevo_<seed>_<index>.mid`` (type 1, 480 PPQ, tempo, 4/4, key signature of
+    ``opts.tonic`` and ``mode``, by default ``opts.mode``: pass the scale refinement played).
 
     Raises:
         CoevoError: a file of that name exists and ``force`` is not set (nothing is written then).
@@ -223,7 +240,7 @@ def write_clips(clips: list[list[Note]], opts: ClipOptions, out: Path, tracks: t
         raise CoevoError(f"{len(existing)} clip file(s) exist already, e.g. {existing[0]}; choose another -o "
                          "folder or --seed, or pass --force to overwrite them")
     keep = [t for t in tracks if not opts.tracks or t in opts.tracks]
-    key = key_signature(opts.tonic, opts.mode)
+    key = key_signature(opts.tonic, mode or opts.mode)
     for path, notes in zip(paths, clips):
         write_midi(path, notes, opts.bpm, dict(channels), keep, drum_tracks, key=key,
                    length_beats=float(opts.bars * BEATS_PER_BAR))

@@ -86,20 +86,18 @@ class PhraseMaker:
         self.generator = generator
         self.cfg = cfg
 
-    def settings(self, tonic: int, mode: str) -> RefineSettings:
-        return RefineSettings.from_config(self.cfg, tonic, mode)
-
     def make(self, phrase_id: str, start_beat: float, z: np.ndarray, codes: dict[str, float],
              emotion: tuple[float, float], bars: int, seed: int, threshold: float, tonic: int, mode: str) -> Phrase:
         contract = self.generator.contract
         code_vec = np.array([codes[n] for n in contract.code_names], dtype=np.float32)
         table = self.generator.generate(GenerationRequest(z, code_vec, emotion, bars, seed, threshold))
         length = float(bars * BEATS_PER_BAR)
-        table = refine_table(table, contract.tracks, contract.drum_tracks, length, self.settings(tonic, mode),
-                             np.random.default_rng(seed))
+        settings = RefineSettings.from_config(self.cfg, tonic, mode, emotion)
+        table = refine_table(table, contract.tracks, contract.drum_tracks, length, settings, np.random.default_rng(seed))
         notes = table.to_notes(contract.tracks, 1)[0]
         return Phrase(phrase_id, bars, notes, [float(x) for x in z], dict(codes), emotion, seed, start_beat,
-                      meta={"threshold": round(threshold, 6), "tonic": tonic, "mode": mode})
+                      meta={"threshold": round(threshold, 6), "tonic": tonic, "mode": mode,
+                            "played_mode": settings.played_mode, "half_time": settings.half_time})
 
 
 class Daemon:

@@ -1,13 +1,18 @@
-"""Refinement of every generated phrase before output: key lock, note length, velocity, density.
+"""Refinement of every generated phrase before output: mood, key lock, note length, velocity, density.
 
-Each step is switchable in the configuration; ``refine_table`` applies them in that order to the notes
-of many phrases at once (array work, no per-note Python); ``refine`` does it for one phrase's notes.
+Each step is switchable in the configuration; ``refine_table`` applies them to the notes of many
+phrases at once (array work, no per-note Python); ``refine`` does it for one phrase's notes.
+
+Mood shaping plays the emotion state the way listeners hear it, where the generator alone does not
+(its phrases read as happy whatever it is asked): negative valence turns the key lock's major-type
+scale to its minor counterpart, and low arousal plays the phrase in half time (augmentation: its
+first half, every start and length doubled).
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,7 +22,8 @@ from bridge.phrase import BEATS_PER_BAR, Note, NoteTable, track_rank
 if TYPE_CHECKING:
     from bridge.config import Config
 
-__all__ = ["SCALES", "TONICS", "RefineSettings", "parse_key", "refine", "refine_table", "scale_pitch_classes"]
+__all__ = ["SCALES", "TONICS", "MOOD_DEAD_ZONE", "HALF_TIME_AROUSAL", "RefineSettings", "mood_mode", "parse_key", "refine",
+           "refine_table", "scale_pitch_classes"]
 
 TONICS = {"C": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "F": 5, "F#": 6, "GB": 6, "G": 7,
           "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11}
@@ -27,6 +33,13 @@ SCALES = {
     "harmonic_minor": (0, 2, 3, 5, 7, 8, 11), "pentatonic": (0, 2, 4, 7, 9), "minor_pentatonic": (0, 3, 5, 7, 10),
     "blues": (0, 3, 5, 6, 7, 10), "chromatic": tuple(range(12)),
 }
+
+MOOD_DEAD_ZONE = 0.2  # valence above -0.2 leaves the scale as set
+HALF_TIME_AROUSAL = -0.25  # arousal at or below this plays in half time
+# the emotion model reads phrases locked to harmonic minor as negative twice as often as natural minor
+# (coevo eval music, 2026-12-01), so a major key darkens to its harmonic minor
+_DARKER = {"major": "harmonic_minor", "lydian": "harmonic_minor", "mixolydian": "dorian",
+           "pentatonic": "minor_pentatonic"}
 
 
 def parse_key(tonic: str, mode: str) -> tuple[int, str]:
@@ -44,6 +57,14 @@ def scale_pitch_classes(tonic: int, mode: str) -> frozenset[int]:
     return frozenset((tonic + step) % 12 for step in SCALES[mode])
 
 
+def mood_mode(mode: str, valence: float) -> str:
+    """The scale mood shaping plays ``mode`` in at ``valence``: the minor counterpart of a major-type
+    scale at valence -MOOD_DEAD_ZONE or below, else ``mode`` itself (a scale with a minor third is
+    kept at any valence: the generator's phrases already read as positive, and a minor key chosen for
+    a song stays)."""
+    return _DARKER.get(mode, mode) if valence <= -MOOD_DEAD_ZONE else mode
+
+
 @dataclass(frozen=True)
 class RefineSettings:
     key_lock: bool
@@ -54,12 +75,26 @@ class RefineSettings:
     velocity_floor: int
     humanize: float
     density_cap: int
+    mood_shaping: bool = False
+    valence: float = 0.0  # the emotion the phrase is made for, which mood shaping plays
+    arousal: float = 0.0
 
     @classmethod
-    def from_config(cls, cfg: Config, tonic: int, mode: str) -> RefineSettings:
-        """The refinement settings of ``cfg`` for a phrase in ``tonic`` ``mode``."""
+    def from_config(cls, cfg: Config, tonic: int, mode: str,
+                    emotion: tuple[float, float] = (0.0, 0.0)) -> RefineSettings:
+        """The refinement settings of ``cfg`` for a phrase in ``tonic`` ``mode`` made for ``emotion``."""
         return cls(cfg.key_lock, tonic, mode, cfg.min_note_beats, cfg.velocity_from_model, cfg.velocity_floor,
-                   cfg.humanize, cfg.density_cap)
+                   cfg.humanize, cfg.density_cap, cfg.mood_shaping, emotion[0], emotion[1])
+
+    @property
+    def played_mode(self) -> str:
+        """The scale the key lock uses: ``mode``, or its mood counterpart under mood shaping."""
+        return mood_mode(self.mode, self.valence) if self.mood_shaping else self.mode
+
+    @property
+    def half_time(self) -> bool:
+        """Whether mood shaping plays the phrase in half time (low arousal)."""
+        return self.mood_shaping and self.arousal <= HALF_TIME_AROUSAL
 
 
 def _snap(pitch: int, allowed: frozenset[int]) -> int:
@@ -89,11 +124,15 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
     """Refine every phrase of ``table`` (each ``length_beats`` long) at once; the result is ordered by phrase,
     start, track name, pitch. Never changes drum pitches; every note ends inside its phrase.
 
-    Order: density cap (keep the most confident notes per bar and track), key lock (snap to the
-    nearest scale tone), minimum length (lengthen short notes, but never past the next note of the
+    Order: half time (mood shaping at low arousal: starts and lengths doubled, the second half
+    left out), density cap (keep the most confident notes per bar and track), key lock (snap to the
+    nearest scale tone of ``settings.played_mode``), minimum length (lengthen short notes, but never past the next note of the
     same pitch), velocity (the model's 1..127 scaled into ``velocity_floor``..127, or a fixed 96),
     humanize (gaussian velocity jitter, drawn from ``rng`` phrase after phrase).
     """
+    if settings.half_time:
+        table = replace(table, start=table.start * 2, duration=table.duration * 2)
+        table = table.take(table.start < length_beats)
     rows = np.arange(len(table.pitch))
     order = rows
     if settings.density_cap > 0:
@@ -109,7 +148,7 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
     pitch = t.pitch.copy()
     duration = t.duration.copy()
     if settings.key_lock:
-        pitch[pitched] = _snap_table(settings.tonic, settings.mode)[pitch[pitched]]
+        pitch[pitched] = _snap_table(settings.tonic, settings.played_mode)[pitch[pitched]]
     if settings.min_note_beats > 0:
         short = pitched & (duration < settings.min_note_beats)
         duration[short] = np.minimum(settings.min_note_beats, length_beats - t.start[short])

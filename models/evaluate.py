@@ -14,20 +14,23 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import spearmanr
 
+from bridge.config import Config
 from bridge.generation import Generator, load_session
-from bridge.phrase import midi_velocity
+from bridge.phrase import BEATS_PER_BAR, decode_rolls, midi_velocity
+from bridge.refine import RefineSettings, parse_key, refine_table
 from models.data import STEPS, TRACKS, load_groove, load_pop909, load_vgmidi
 from models.emotion_features import HandBaseline
 from models.metrics import (BARS, HISTOGRAMS, PITCHED, SOFT_VELOCITY, code_effect, drum_segments, features,
                             musegan_metrics, overlapping_area, phrase_histograms, segments, velocity_figures)
 
-__all__ = ["evaluate_music", "markov_baseline", "random_baseline", "model_samples", "TOLERANCE"]
+__all__ = ["evaluate_music", "markov_baseline", "random_baseline", "model_samples", "played_samples", "TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +101,10 @@ def random_baseline(reference: np.ndarray, n: int, seed: int) -> np.ndarray:
     return out
 
 
-def model_samples(gen: Generator, emotion: np.ndarray, seed: int, codes: np.ndarray | None = None) -> np.ndarray:
-    """One 4-bar phrase per row of ``emotion`` [n, 2], as the daemon makes them: [n, 4, 4, 16, P], the
-    model's velocity (1..127, before refinement) where activity passes the threshold, else 0."""
+def _model_outputs(gen: Generator, emotion: np.ndarray, seed: int,
+                   codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Note activity and velocity (0..1) of one 4-bar phrase per row of ``emotion`` [n, 2], with latents
+    drawn as the daemon draws them: each [n, 4, 4, 16, P]."""
     c = gen.contract
     rng = np.random.default_rng(seed)
     n = len(emotion)
@@ -108,12 +112,39 @@ def model_samples(gen: Generator, emotion: np.ndarray, seed: int, codes: np.ndar
     bar_z = np.concatenate([gen.bar_latents(seed * 100_003 + i, BARS) for i in range(n)])
     codes = np.zeros((n, len(c.code_names)), np.float32) if codes is None else codes.astype(np.float32)
     rep = lambda a: np.repeat(a.astype(np.float32), BARS, axis=0)  # noqa: E731
-    rolls = []
-    for lo in range(0, n * BARS, 512):
-        hi = lo + 512
-        roll, velocity = gen.run(rep(z)[lo:hi], bar_z[lo:hi], rep(emotion)[lo:hi], rep(codes)[lo:hi])
-        rolls.append(np.where(roll > THRESHOLD, midi_velocity(velocity), 0).astype(np.uint8))
-    return np.concatenate(rolls).reshape(n, BARS, *rolls[0].shape[1:])
+    outputs = [gen.run(rep(z)[lo:lo + 512], bar_z[lo:lo + 512], rep(emotion)[lo:lo + 512], rep(codes)[lo:lo + 512])
+               for lo in range(0, n * BARS, 512)]
+    roll, velocity = (np.concatenate(part) for part in zip(*outputs))
+    return roll.reshape(n, BARS, *roll.shape[1:]), velocity.reshape(n, BARS, *velocity.shape[1:])
+
+
+def model_samples(gen: Generator, emotion: np.ndarray, seed: int, codes: np.ndarray | None = None) -> np.ndarray:
+    """One 4-bar phrase per row of ``emotion`` [n, 2], as the daemon makes them: [n, 4, 4, 16, P], the
+    model's velocity (1..127, before refinement) where activity passes the threshold, else 0."""
+    roll, velocity = _model_outputs(gen, emotion, seed, codes)
+    return np.where(roll > THRESHOLD, midi_velocity(velocity), 0).astype(np.uint8)
+
+
+def played_samples(gen: Generator, emotion: tuple[float, float], n: int, seed: int, mood_shaping: bool) -> np.ndarray:
+    """``n`` 4-bar phrases for one ``emotion`` as the daemon plays them with its default settings (key
+    lock in C major, note length, velocity, density cap; mood shaping on or off), laid back on the
+    step grid: [n, 4, 4, 16, P] velocity, 0 where silent."""
+    c = gen.contract
+    roll, velocity = _model_outputs(gen, np.tile(np.array([emotion], np.float32), (n, 1)), seed)
+    table = decode_rolls(roll, velocity, c.tracks, c.drum_tracks, c.pitch_low, THRESHOLD)
+    cfg = Config()
+    settings = replace(RefineSettings.from_config(cfg, *parse_key(cfg.key, cfg.mode), emotion), mood_shaping=mood_shaping)
+    table = refine_table(table, c.tracks, c.drum_tracks, float(BARS * BEATS_PER_BAR), settings,
+                         np.random.default_rng(seed))
+    out = np.zeros(roll.shape, np.uint8)
+    per_beat = STEPS // BEATS_PER_BAR
+    first = np.rint(table.start * per_beat).astype(np.int64)
+    last = np.maximum(first, np.ceil(np.round((table.start + table.duration) * per_beat, 6)).astype(np.int64) - 1)
+    for phrase, track, pitch, a, b, vel in zip(table.phrase, table.track, table.pitch - c.pitch_low, first, last,
+                                                table.velocity):
+        for step in range(a, min(b, BARS * STEPS - 1) + 1):
+            out[phrase, step // STEPS, track, step % STEPS, pitch] = vel
+    return out
 
 
 def _merged_pitched(rolls: np.ndarray) -> np.ndarray:
@@ -139,11 +170,16 @@ def _emotion_control(gen: Generator, emotion_model: Path, n: int, seed: int) -> 
     vgmidi = load_vgmidi()
     train = vgmidi.indices("train")
     hand = HandBaseline.fit([vgmidi.rolls[i] for i in train], vgmidi.tempos[train], vgmidi.labels[train])
-    hits: dict[str, list[float]] = {"model": [], "hand": []}
+    hits: dict[str, list[float]] = defaultdict(list)
+    in_quadrant = lambda pred, v, a: float(((np.sign(pred[:, 0]) == np.sign(v)) & (np.sign(pred[:, 1]) == np.sign(a))).mean())  # noqa: E731
     for q, (v, a) in enumerate(QUADRANTS):
         rolls = model_samples(gen, np.tile([[v, a]], (n, 1)), seed + q)
         for reader, pred in (("model", _read_emotion(session, rolls)), ("hand", _hand_reading(hand, rolls))):
-            hits[reader].append(float(((np.sign(pred[:, 0]) == np.sign(v)) & (np.sign(pred[:, 1]) == np.sign(a))).mean()))
+            hits[reader].append(in_quadrant(pred, v, a))
+        for shaped in (False, True):  # as the daemon plays them, without and with mood shaping
+            rolls = played_samples(gen, (v, a), n, seed + q, mood_shaping=shaped)
+            hits[f"played{shaped:d}"].append(in_quadrant(_read_emotion(session, rolls), v, a))
+            hits[f"played{shaped:d}_hand"].append(in_quadrant(_hand_reading(hand, rolls), v, a))
     request = np.random.default_rng(seed).uniform(-1, 1, (4 * n, 2))
     rolls = model_samples(gen, request, seed + 7)
     pred, by_hand = _read_emotion(session, rolls), _hand_reading(hand, rolls)
@@ -153,6 +189,10 @@ def _emotion_control(gen: Generator, emotion_model: Path, n: int, seed: int) -> 
             "spearman_valence": rho(pred, 0), "spearman_arousal": rho(pred, 1),
             "hand_feature_reader": {"quadrant_accuracy": round(float(np.mean(hits["hand"])), 4),
                                     "spearman_valence": rho(by_hand, 0), "spearman_arousal": rho(by_hand, 1)},
+            "played": {name: {"quadrant_accuracy": round(float(np.mean(hits[key])), 4),
+                              "per_quadrant": [round(h, 4) for h in hits[key]],
+                              "hand_feature_reader": round(float(np.mean(hits[f"{key}_hand"])), 4)}
+                       for name, key in (("refined", "played0"), ("mood_shaped", "played1"))},
             "samples": 8 * n}
 
 
@@ -221,7 +261,15 @@ def _markdown(report: dict[str, Any]) -> str:
               f"Read by the hand-feature baseline instead (a reader the generator never trained against): quadrant "
               f"accuracy {h['quadrant_accuracy']:.3f}; Spearman valence {h['spearman_valence']:.3f}, arousal "
               f"{h['spearman_arousal']:.3f}.", "",
-              "## Named axes", "", "Slope of each feature per unit of the axis (-1..1), in test-set standard deviations.", "",
+              "As the daemon plays them by default (decoded and refined: key lock in C major, note length, "
+              "velocity, density cap), quadrant accuracy read by the emotion model / by the hand-feature baseline, "
+              "and per quadrant (" + ", ".join(f"v{v:+.1f} a{a:+.1f}" for v, a in QUADRANTS) + ") by the emotion model:", "",
+              "| refinement | emotion model | hand-feature baseline | per quadrant |", "|---|---|---|---|"]
+    for name, label in (("refined", "without mood shaping"), ("mood_shaped", "with mood shaping (the default)")):
+        pl = e["played"][name]
+        lines.append(f"| {label} | {pl['quadrant_accuracy']:.3f} | {pl['hand_feature_reader']:.3f} | "
+                     + " / ".join(f"{x:.2f}" for x in pl["per_quadrant"]) + " |")
+    lines += ["", "## Named axes", "", "Slope of each feature per unit of the axis (-1..1), in test-set standard deviations.", "",
               "| axis | " + " | ".join(FEATURES) + " |", "|---|" + "---|" * len(FEATURES)]
     for name, a in report["axes"].items():
         cells = [f"**{a['slopes_in_test_std'][f]:+.3f}**" if f == name else f"{a['slopes_in_test_std'][f]:+.3f}"

@@ -10,6 +10,7 @@ import pretty_midi
 import pytest
 
 from bridge.osc_map import MOODS
+from bridge.refine import scale_pitch_classes
 from bridge.replay import replay_session
 from bridge.session import read_journal
 
@@ -58,6 +59,18 @@ def test_mood_changes_state_at_the_next_bar_line(make_daemon, peer) -> None:
     assert daemon.state.values.valence == 0.0  # waits for the bar line
     state = events.wait_for("/coevo/state", timeout=3, where=lambda a: a[2] != 0.0)
     assert (state[2], state[3]) == pytest.approx(MOODS["sad"])
+
+
+def test_a_sad_mood_is_played_in_harmonic_minor_and_half_time(make_daemon, peer) -> None:
+    daemon, events = make_daemon(apply="now", density=0.8)
+    peer.send(target(daemon), "/coevo/mood", "sad")
+    begin = events.wait_for("/coevo/phrase/begin", timeout=8,
+                            where=lambda a: a[0] in daemon.recent and daemon.recent[a[0]].emotion == MOODS["sad"])
+    phrase = daemon.recent[begin[0]]
+    pitched = [n for n in phrase.notes if n.track != "drums"]
+    assert phrase.meta["played_mode"] == "harmonic_minor" and phrase.meta["half_time"] and pitched
+    assert {n.pitch % 12 for n in pitched} <= scale_pitch_classes(0, "harmonic_minor")
+    assert all(abs(n.start * 2 - round(n.start * 2)) < 1e-9 for n in phrase.notes)  # on the eighth-note grid
 
 
 def test_bad_input_gets_an_error_and_changes_nothing(make_daemon, peer) -> None:

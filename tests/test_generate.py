@@ -47,6 +47,30 @@ def test_clips_are_standard_midi_in_key_and_tempo(tmp_path: Path, capsys: pytest
         assert pitched and all(n.pitch % 12 in A_MINOR for n in pitched)
 
 
+def test_a_sad_mood_plays_c_major_as_harmonic_minor_in_half_time(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    def onsets_and_keys(folder: Path) -> tuple[list[float], set[int], set[str]]:
+        starts, classes, keys = [], set(), set()
+        for path in sorted(folder.glob("*.mid")):
+            keys |= {m.key for m in mido.MidiFile(str(path)).tracks[0] if m.type == "key_signature"}
+            pm = pretty_midi.PrettyMIDI(str(path))
+            starts += [n.start * 2 for i in pm.instruments for n in i.notes]  # in beats at 120 BPM
+            classes |= {n.pitch % 12 for i in pm.instruments if not i.is_drum for n in i.notes}
+        return starts, classes, keys
+
+    code, out, _ = _generate(capsys, "-n", "4", "--mood", "sad", "--key", "C major", "-o", str(tmp_path / "sad"))
+    assert code == 0 and "harmonic minor (not major) and in half time" in out
+    starts, classes, keys = onsets_and_keys(tmp_path / "sad")
+    assert keys == {"Cm"} and classes <= scale_pitch_classes(0, "harmonic_minor") and 3 in classes
+    assert starts and all(abs(s * 2 - round(s * 2)) < 1e-6 for s in starts)  # half time: eighth notes at most
+    code, out, _ = _generate(capsys, "-n", "4", "--mood", "sad", "--key", "C major", "--no-mood-shaping",
+                             "-o", str(tmp_path / "kept"))
+    assert code == 0 and "mood shaping" not in out
+    starts, classes, keys = onsets_and_keys(tmp_path / "kept")
+    assert keys == {"C"} and classes <= scale_pitch_classes(0, "major")
+    assert any(abs(s * 2 - round(s * 2)) > 0.1 for s in starts)  # sixteenth-note onsets as the model made them
+
+
 def test_same_seed_and_options_give_byte_identical_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["-n", "4", "--valence", "-0.5", "--arousal", "0.8", "--axis", "density=0.8", "--seed", "3"]
     assert _generate(capsys, *args, "-o", str(tmp_path / "a"))[0] == 0

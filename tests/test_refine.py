@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bridge.phrase import Note, decode_roll
-from bridge.refine import RefineSettings, parse_key, refine, scale_pitch_classes
+from bridge.refine import RefineSettings, mood_mode, parse_key, refine, scale_pitch_classes
 
 DRUMS = ("drums",)
 
@@ -94,3 +94,43 @@ def test_decode_roll_joins_held_steps_and_splits_drum_hits() -> None:
     assert [(n.pitch, n.start, n.duration) for n in melody] == [(43, 3.5, 1.0)]
     assert [(n.start, n.duration) for n in drums] == [(0.0, 0.25), (0.25, 0.25), (0.5, 0.25)]
     assert all(n.velocity == 64 for n in notes)
+
+
+def test_mood_shaping_darkens_a_major_key_only_at_negative_valence() -> None:
+    assert mood_mode("major", -0.7) == "harmonic_minor"
+    assert mood_mode("mixolydian", -0.5) == "dorian"
+    assert mood_mode("major", -0.1) == "major"  # inside the dead zone
+    assert mood_mode("major", 0.9) == "major"
+    assert mood_mode("minor", 0.9) == "minor" and mood_mode("minor", -0.9) == "minor"  # a chosen minor key stays
+    assert mood_mode("blues", -0.9) == "blues"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mood_shaping_plays_negative_valence_in_the_minor_counterpart(seed: int) -> None:
+    notes = random_notes(seed)
+    sad = settings(tonic=0, mode="major", min_note_beats=0, mood_shaping=True, valence=-0.7, arousal=0.5)
+    out = refine(notes, 8.0, DRUMS, sad, np.random.default_rng(0))
+    assert sad.played_mode == "harmonic_minor" and not sad.half_time
+    assert {n.pitch % 12 for n in out if n.track != "drums"} <= scale_pitch_classes(0, "harmonic_minor")
+    assert any(n.pitch % 12 == 3 for n in out if n.track != "drums")  # E flat: C major is not what plays
+    assert sorted((n.pitch, n.start) for n in out if n.track == "drums") == sorted(
+        (n.pitch, n.start) for n in notes if n.track == "drums")
+    off = refine(notes, 8.0, DRUMS, settings(tonic=0, mode="major", min_note_beats=0, valence=-0.7, arousal=0.5),
+                 np.random.default_rng(0))
+    assert {n.pitch % 12 for n in off if n.track != "drums"} <= scale_pitch_classes(0, "major")
+
+
+def test_mood_shaping_plays_low_arousal_in_half_time() -> None:
+    notes = random_notes(3)
+    calm = settings(key_lock=False, min_note_beats=0, mood_shaping=True, valence=0.5, arousal=-0.6)
+    assert calm.half_time and calm.played_mode == "minor"
+    out = refine(notes, 8.0, DRUMS, calm, np.random.default_rng(0))
+    first_half = [n for n in notes if n.start < 4.0]
+    expected = sorted((n.track, n.pitch, 2 * n.start) for n in first_half)
+    assert sorted((n.track, n.pitch, n.start) for n in out) == expected
+    longest = {(n.track, n.pitch, 2 * n.start): min(2 * n.duration, 8.0 - 2 * n.start) for n in first_half}
+    assert all(n.duration <= longest[(n.track, n.pitch, n.start)] + 1e-9 for n in out)
+    assert all(n.end <= 8.0 + 1e-9 for n in out)
+    neutral = refine(notes, 8.0, DRUMS, settings(key_lock=False, min_note_beats=0, mood_shaping=True, arousal=-0.2),
+                     np.random.default_rng(0))
+    assert sorted((n.track, n.pitch, n.start) for n in neutral) == sorted((n.track, n.pitch, n.start) for n in notes)
