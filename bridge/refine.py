@@ -36,8 +36,8 @@ SCALES = {
 
 MOOD_DEAD_ZONE = 0.2  # valence above -0.2 leaves the scale as set
 HALF_TIME_AROUSAL = -0.25  # arousal at or below this plays in half time
-# the emotion model reads phrases locked to harmonic minor as negative twice as often as natural minor
-# (coevo eval music, 2026-12-01), so a major key darkens to its harmonic minor
+# the emotion model reads phrases locked to harmonic minor as negative two to three times as often as
+# natural minor (2026-12-01), so a major key darkens to its harmonic minor
 _DARKER = {"major": "harmonic_minor", "lydian": "harmonic_minor", "mixolydian": "dorian",
            "pentatonic": "minor_pentatonic"}
 

@@ -6,6 +6,9 @@ PIANO note sounding at each onset, when below MIDI 55), drums (Groove, reduced t
 written at one General MIDI pitch). POP909 and Groove are independent: each training segment pairs
 4 consecutive POP909 bars with 4 consecutive bars of a random Groove beat.
 
+VGMIDI's raw annotations (about 30 listeners' valence/arousal traces per piece, one value per bar)
+rate whole pieces bar by bar; ``load_vgmidi_pieces`` gives them for a second, larger evaluation.
+
 Preprocessing is cached (``<user cache>/coevo/``), so a second run starts in seconds. The split is
 by song and fixed by a seeded permutation of song numbers; it is saved with the cache.
 """
@@ -26,7 +29,7 @@ import numpy as np
 import platformdirs
 
 __all__ = ["PITCH_LOW", "PITCH_HIGH", "STEPS", "TRACKS", "DRUM_CLASSES", "data_root", "load_pop909",
-           "load_groove", "load_vgmidi", "VGMidi", "Split", "roll_from_notes"]
+           "load_groove", "load_vgmidi", "load_vgmidi_pieces", "VGMidi", "RatedPieces", "Split", "roll_from_notes"]
 
 log = logging.getLogger(__name__)
 
@@ -257,3 +260,70 @@ def load_vgmidi(seed: int = 204) -> VGMidi:
         pieces.append(f"{r['game']}/{r['piece']}")
     split = _split(sorted(set(pieces)), seed, valid=0.15, test=0.2)
     return VGMidi(rolls, np.array(labels, dtype=np.float32), pieces, np.array(tempos), split)
+
+
+@dataclass
+class RatedPieces:
+    """Whole VGMIDI pieces with their raw ratings: rolls [steps, pitches], ratings [steps, 2] (each step
+    gets the listeners' mean valence and arousal of the bar it falls in), piece names (as ``VGMidi.pieces``)
+    and tempos (BPM)."""
+
+    rolls: list[np.ndarray]
+    ratings: list[np.ndarray]
+    pieces: list[str]
+    tempos: np.ndarray
+
+
+def _rated_piece(job: tuple[str, list[list[list[float]]], int]) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """A piece's roll, per-step mean ratings and tempo from (MIDI path, traces [listener][2][bar], bars)."""
+    import pretty_midi
+
+    path, traces, bars = job
+    try:
+        pm = pretty_midi.PrettyMIDI(path)
+    except Exception:  # a broken file is counted and left out
+        return None
+    beats = pm.get_beats()
+    usable = [t for t in traces if len(t[0]) >= bars and len(t[1]) >= bars]
+    if len(beats) < 5 or not usable:
+        return None
+    grid = _step_grid(beats)
+    notes = [(n.pitch, n.start, n.end, n.velocity) for i in pm.instruments if not i.is_drum for n in i.notes]
+    mean = np.array([[t[0][:bars], t[1][:bars]] for t in usable]).mean(axis=0).T  # [bars, 2]
+    # the annotation tool's bars split the piece's duration evenly (its bar counts do not always
+    # follow the file's meter), so each step takes the bar of its time
+    bar_of_step = np.clip((grid[:-1] / pm.get_end_time() * bars).astype(int), 0, bars - 1)
+    return roll_from_notes(notes, grid), mean[bar_of_step].astype(np.float32), float(60.0 / np.median(np.diff(beats)))
+
+
+def load_vgmidi_pieces(workers: int = 2) -> RatedPieces:
+    """The 200 labelled VGMIDI pieces whole, with their listeners' per-bar ratings (cached); split them
+    with ``load_vgmidi().split``."""
+    root = data_root() / "vgmidi" / "labelled"
+    with open(root / "vgmidi_labelled.csv", encoding="utf-8") as fh:  # phrase files are named <piece file>_<n>.mid
+        piece_of = {Path(r["midi"]).name.rsplit("_", 1)[0] + ".mid": f"{r['game']}/{r['piece']}" for r in csv.DictReader(fh)}
+    jobs, names = [], []
+    for path in sorted((root / "annotations").glob("vgmidi_raw_*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        traces: dict[str, list[list[list[float]]]] = {}
+        for key, a in raw["annotations"].items():  # keys are <piece id>_<listener>
+            traces.setdefault(key.rsplit("_", 1)[0], []).append([a["valence"], a["arousal"]])
+        for pid, piece in raw["pieces"].items():
+            if piece["midi"] in piece_of and pid in traces:
+                jobs.append((str(root / "midi" / piece["midi"]), traces[pid], int(piece["measures"])))
+                names.append(piece_of[piece["midi"]])
+
+    def build() -> dict[str, np.ndarray]:
+        results = _parallel(_rated_piece, jobs, "VGMIDI pieces", "piece", workers)
+        kept = [(name, r) for name, r in zip(names, results) if r is not None]
+        if len(kept) < len(jobs):
+            log.warning("VGMIDI: %d of %d rated pieces could not be read and were left out", len(jobs) - len(kept), len(jobs))
+        lengths = np.array([len(r[0]) for _, r in kept])
+        return {"names": np.array([name for name, _ in kept]), "lengths": lengths,
+                "rolls": np.concatenate([r[0] for _, r in kept]), "ratings": np.concatenate([r[1] for _, r in kept]),
+                "tempos": np.array([r[2] for _, r in kept])}
+
+    arrays = _cached("vgmidi-pieces", json.dumps([j[0] for j in jobs]), build)
+    cuts = np.cumsum(arrays["lengths"])[:-1]
+    return RatedPieces(np.split(arrays["rolls"], cuts), np.split(arrays["ratings"], cuts),
+                       [str(n) for n in arrays["names"]], arrays["tempos"])

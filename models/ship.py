@@ -133,6 +133,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
                 "config": emo_report["config"],
                 "evaluation": {"test": emo_report["model_test"], "majority_baseline_test": emo_report["majority_baseline_test"],
                                "hand_feature_baseline_test": emo_report.get("hand_feature_baseline_test"),
+                               "test_windows": emo_report.get("test_windows"),
                                "phrases": emo_report["phrases"], "pieces": emo_report["pieces"]}}),
             **encoder_entry,
             **({"art": previous["models"]["art"]} if "art" in previous["models"] else {}),  # shipped on its own

@@ -12,7 +12,8 @@ import torch
 
 from bridge.generation import EmotionReader, Encoder, Generator
 from bridge.phrase import Note
-from models.data import PITCH_LOW, STEPS, data_root, load_groove, load_pop909, roll_from_notes
+from models.data import (PITCH_LOW, STEPS, data_root, load_groove, load_pop909, load_vgmidi, load_vgmidi_pieces,
+                         roll_from_notes)
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
@@ -48,6 +49,18 @@ def test_pop909_bars_split_by_song_and_cached() -> None:
     t = time.monotonic()
     again, _ = load_pop909(limit=12)
     assert time.monotonic() - t < 5 and np.array_equal(again["001"], bars)  # from the cache
+
+
+def test_rated_vgmidi_pieces_carry_their_listeners_ratings_step_by_step() -> None:
+    pieces, phrases = load_vgmidi_pieces(), load_vgmidi()
+    assert len(pieces.rolls) == 200 and set(pieces.pieces) == set(phrases.pieces)  # so the by-piece split applies
+    for roll, rating in zip(pieces.rolls, pieces.ratings):
+        assert rating.shape == (len(roll), 2) and np.abs(rating).max() <= 1.0
+        assert len(np.unique(rating[:, 0])) > 1  # listeners' ratings move through a piece
+    # a piece rated sad in its labelled phrase is rated below zero on average by its listeners too
+    sad = [p for p, (v, a) in zip(phrases.pieces, phrases.labels) if v < 0 and a < 0]
+    means = {name: rating.mean(0) for name, rating in zip(pieces.pieces, pieces.ratings)}
+    assert np.mean([means[p][0] < 0 for p in sad]) > 0.5
 
 
 def test_groove_drums_use_the_nine_classes() -> None:
@@ -153,6 +166,11 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     report = train_emotion(run, seed=1, epochs=2, width=8)
     assert set(report["model_test"]) == {"valence_sign_acc", "arousal_sign_acc", "quadrant_acc"}
     assert report["hand_feature_baseline_test"].keys() == report["model_test"].keys()
+    windows = report["test_windows"]
+    assert windows["pieces"] == report["pieces"]["test"] and windows["windows"] > 10 * windows["pieces"]
+    for key, (low, high) in windows["model_minus_hand_ci95"].items():
+        lead = windows["model"][key] - windows["hand_feature_baseline"][key]
+        assert low - 0.02 <= lead <= high + 0.02 and low < high
     music = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=3, songs=10, grooves=10, width=16,
                                                               critic_width=8, batch=8), resume=False)
     assert music["steps"] >= 1 and sorted(music["code_names"]) == sorted(features(np.zeros((1, 4, 4, 16, 84))).keys())
