@@ -503,8 +503,9 @@ class Daemon:
         if changed:
             self._regenerate(received if received is not None else time.monotonic())
         v = self.state.values
+        played = RefineSettings.from_config(self.cfg, v.tonic, v.mode, (v.valence, v.arousal)).played_mode
         self.osc.broadcast("/coevo/state", (index, float(self.transport.bpm), v.valence, v.arousal,
-                                            _tonic_name(v.tonic), v.mode, v.bars, float(self.state.alpha)))
+                                            _tonic_name(v.tonic), v.mode, v.bars, float(self.state.alpha), played))
         axes: list[object] = []
         for name, value in v.axes:
             axes += [name, float(value)]

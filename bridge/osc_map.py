@@ -95,8 +95,10 @@ OUTBOUND: dict[str, Address] = {a.path: a for a in (
             "Up to 64 notes of the phrase, as groups pitch start duration velocity mute (beats).", repeat=_NOTE),
     Address("/coevo/phrase/end", (Arg("id", "s"),), "All notes of the phrase were sent."),
     Address("/coevo/state", (Arg("bar", "i"), Arg("bpm", "f"), Arg("valence", "f"), Arg("arousal", "f"),
-                             Arg("tonic", "s"), Arg("mode", "s"), Arg("bars", "i"), Arg("alpha", "f")),
-            "The control state, at each bar line."),
+                             Arg("tonic", "s"), Arg("mode", "s"), Arg("bars", "i"), Arg("alpha", "f"),
+                             Arg("played_mode", "s")),
+            "The control state, at each bar line; played_mode is the scale the phrases are played in (mode, or "
+            "its minor counterpart under mood shaping at negative valence)."),
     Address("/coevo/axes", (), "Named axes and their values, at each bar line.",
             repeat=(Arg("axis", "s"), Arg("value", "f"))),
     Address("/coevo/clip/pushed", (Arg("id", "s"), Arg("track", "i"), Arg("slot", "i"), Arg("n_notes", "i")),

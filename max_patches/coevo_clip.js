@@ -93,9 +93,10 @@ function phraseEnd(id) {
 }
 
 function state(values) {
-    // bar bpm valence arousal tonic mode bars alpha
+    // bar bpm valence arousal tonic mode bars alpha played_mode: show the scale that plays
     if (values.length >= 6) {
-        outlet(2, values[4] + " " + values[5] + " " + Math.round(values[1] * 10) / 10 + " BPM");
+        var mode = String(values.length >= 9 ? values[8] : values[5]).replace("_", " ");
+        outlet(2, values[4] + " " + mode + " " + Math.round(values[1] * 10) / 10 + " BPM");
     }
 }
 

@@ -59,6 +59,7 @@ def test_mood_changes_state_at_the_next_bar_line(make_daemon, peer) -> None:
     assert daemon.state.values.valence == 0.0  # waits for the bar line
     state = events.wait_for("/coevo/state", timeout=3, where=lambda a: a[2] != 0.0)
     assert (state[2], state[3]) == pytest.approx(MOODS["sad"])
+    assert (state[4], state[5], state[8]) == ("C", "major", "harmonic_minor")  # what is set, and what plays
 
 
 def test_a_sad_mood_is_played_in_harmonic_minor_and_half_time(make_daemon, peer) -> None:

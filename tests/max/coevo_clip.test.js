@@ -190,4 +190,7 @@ test("ping asks for the pong on the device's port; status and key/tempo are show
     assert.deepStrictEqual(out[out.length - 1], [1, "connected"]);
     device.handle("/coevo/state", [12, 96.0, 0.5, -0.6, "A", "minor", 2, 0.5]);
     assert.deepStrictEqual(out[out.length - 1], [2, "A minor 96 BPM"]);
+    // a daemon that says which scale plays (mood shaping) is shown with that scale
+    device.handle("/coevo/state", [13, 96.0, -0.7, -0.5, "C", "major", 2, 0.5, "harmonic_minor"]);
+    assert.deepStrictEqual(out[out.length - 1], [2, "C harmonic minor 96 BPM"]);
 });
