@@ -219,8 +219,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(f"  {path}")
     if len(paths) > 5:
         print(f"  ... {paths[-1]}")
-    shaped = ([f"in {played.played_mode.replace('_', ' ')} (not {mode.replace('_', ' ')})"] * (played.played_mode != mode)
-              + ["in half time"] * played.half_time)
+    shaped = [f"in {played.played_mode.replace('_', ' ')} (not {mode.replace('_', ' ')})"] if played.played_mode != mode else []
+    shaped += ["in half time"] if played.half_time else []
     if shaped:
         print(f"mood shaping (valence {played.valence:+.2f}, arousal {played.arousal:+.2f}) played them "
               f"{' and '.join(shaped)}; --no-mood-shaping keeps the key and feel")

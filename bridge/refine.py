@@ -22,8 +22,8 @@ from bridge.phrase import BEATS_PER_BAR, Note, NoteTable, track_rank
 if TYPE_CHECKING:
     from bridge.config import Config
 
-__all__ = ["SCALES", "TONICS", "MOOD_DEAD_ZONE", "HALF_TIME_AROUSAL", "RefineSettings", "mood_mode", "parse_key", "refine",
-           "refine_table", "scale_pitch_classes"]
+__all__ = ["SCALES", "TONICS", "MOOD_DEAD_ZONE", "HALF_TIME_AROUSAL", "RefineSettings", "mood_mode", "parse_key",
+           "refine", "refine_table", "scale_pitch_classes"]
 
 TONICS = {"C": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "F": 5, "F#": 6, "GB": 6, "G": 7,
           "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11}
@@ -126,8 +126,8 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
 
     Order: half time (mood shaping at low arousal: starts and lengths doubled, the second half
     left out), density cap (keep the most confident notes per bar and track), key lock (snap to the
-    nearest scale tone of ``settings.played_mode``), minimum length (lengthen short notes, but never past the next note of the
-    same pitch), velocity (the model's 1..127 scaled into ``velocity_floor``..127, or a fixed 96),
+    nearest scale tone of ``settings.played_mode``), minimum length (lengthen short notes, but never
+    past the next note of the same pitch), velocity (the model's 1..127 scaled into ``velocity_floor``..127, or a fixed 96),
     humanize (gaussian velocity jitter, drawn from ``rng`` phrase after phrase).
     """
     if settings.half_time:
