@@ -193,7 +193,11 @@ def test_snapshot_morph_reaches_the_saved_state(make_daemon, peer) -> None:
 def test_session_files_journal_and_replay(make_daemon, peer, tmp_path: Path) -> None:
     daemon, events = make_daemon(apply="now", bpm=400.0)
     deadline = time.monotonic() + 8
-    while len(list((daemon.session.path / "phrases").glob("*.mid"))) < 3 and time.monotonic() < deadline:
+    written = lambda: len(list((daemon.session.path / "phrases").glob("*.mid")))  # noqa: E731
+    while written() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    peer.send(target(daemon), "/coevo/mood", "sad")  # later phrases are mood-shaped, and replay must say so too
+    while written() < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     played = daemon.last_played
     peer.send(target(daemon), "/coevo/feedback/like", played.id)
@@ -203,7 +207,8 @@ def test_session_files_journal_and_replay(make_daemon, peer, tmp_path: Path) -> 
     records = list(read_journal(session))
     assert records[0]["type"] == "session" and records[-1]["type"] == "end"
     phrases = [r for r in records if r["type"] == "phrase"]
-    assert len(phrases) >= 3
+    assert len(phrases) >= 5
+    assert {(r["played_mode"], r["half_time"]) for r in phrases} == {("major", False), ("harmonic_minor", True)}
     assert {"type": "feedback", "phrase": played.id, "like": True}.items() <= next(
         r for r in records if r["type"] == "feedback").items()
     result = replay_session(session)
