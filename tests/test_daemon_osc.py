@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -223,6 +224,29 @@ def test_session_files_journal_and_replay(make_daemon, peer, tmp_path: Path) -> 
     assert sum(len(i.notes) for i in combined.instruments) == sum(r["n_notes"] for r in phrases)
     written = {p.relative_to(daemon.cfg.data_dir).parts[0] for p in Path(daemon.cfg.data_dir).rglob("*")}
     assert written == {"sessions"}
+
+
+def test_a_session_recorded_before_mood_shaping_replays_as_it_was_played(make_daemon, peer) -> None:
+    daemon, _ = make_daemon(apply="now", bpm=400.0, mood_shaping=False)
+    peer.send(target(daemon), "/coevo/mood", "sad")
+    deadline = time.monotonic() + 8
+    while len(list((daemon.session.path / "phrases").glob("*.mid"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daemon.stop()
+    session = daemon.session.path
+    journal = session / "journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    del header["config"]["mood_shaping"]  # as the journals written before the setting existed
+    journal.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n", encoding="utf-8")
+    sad = [r for r in read_journal(session) if r["type"] == "phrase" and tuple(r["emotion"]) == MOODS["sad"]]
+    assert sad and all(r["played_mode"] == "major" and not r["half_time"] for r in sad)
+    replay_session(session)
+    for rec in sad:
+        original = pretty_midi.PrettyMIDI(str(session / "phrases" / f"{rec['id']}.mid"))
+        again = pretty_midi.PrettyMIDI(str(session / "replay" / f"{rec['id']}.mid"))
+        notes = lambda pm: sorted((n.pitch, round(n.start, 4), round(n.end, 4)) for i in pm.instruments for n in i.notes)  # noqa: E731
+        assert notes(original) == notes(again)
 
 
 def test_osc_host_serves_only_allowed_hosts() -> None:
