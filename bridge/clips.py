@@ -41,6 +41,12 @@ class LikedClip:
     notes: list[Note]
     bars: int
 
+    def head(self, most_bars: int = 8) -> tuple[list[Note], int]:
+        """The notes that start in the clip's first ``most_bars`` bars (a longer clip is read from those)
+        and how many bars that is."""
+        bars = min(self.bars, most_bars)
+        return [x for x in self.notes if x.start < bars * BEATS_PER_BAR], bars
+
 
 @dataclass(frozen=True)
 class ClipOptions:
@@ -140,11 +146,9 @@ class ClipMaker:
             return opts.emotion
         if opts.like is None or self.emotion is None:
             return (0.0, 0.0)
-        c = self.generator.contract
-        like_bars = min(opts.like.bars, 8)
-        pitched = [(x.pitch, x.start, x.duration) for x in opts.like.notes
-                   if x.start < like_bars * BEATS_PER_BAR and x.track not in c.drum_tracks]
-        return self.emotion.read(pitched, like_bars * BEATS_PER_BAR) if pitched else (0.0, 0.0)
+        notes, bars = opts.like.head()
+        pitched = [(x.pitch, x.start, x.duration) for x in notes if x.track not in self.generator.contract.drum_tracks]
+        return self.emotion.read(pitched, bars * BEATS_PER_BAR) if pitched else (0.0, 0.0)
 
     def settings(self, opts: ClipOptions) -> RefineSettings:
         """The refinement of these clips: the base settings in the clips' key, for their emotion."""
@@ -170,8 +174,7 @@ class ClipMaker:
             if self.encoder is None:
                 raise CoevoError("--like needs an encoder model: none ships with this generator; pass --encoder")
             spread = LIKE_SPREAD if opts.spread is None else opts.spread
-            like_bars = min(opts.like.bars, 8)  # a longer clip is read from its first 8 bars
-            like_notes = [x for x in opts.like.notes if x.start < like_bars * BEATS_PER_BAR]
+            like_notes, like_bars = opts.like.head()
             like_z, like_bar_z, like_codes = self.encoder.encode(like_notes, like_bars)
             tiled = like_bar_z[np.arange(bars) % len(like_bar_z)]  # the liked bars, repeated to the length asked
             z = like_z + spread * rng.standard_normal((n, c.latent_size))

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from bridge.errors import ModelError
-from bridge.phrase import Note, NoteTable, decode_rolls
+from bridge.phrase import Note, NoteTable, decode_rolls, encode_roll
 from models.contract import (ArtContract, ContractError, EmotionContract, EncoderContract, GeneratorContract,
                              parse_contract)
 from models.shipped import sha256_file, shipped_model
@@ -180,18 +180,8 @@ class Encoder:
     def roll(self, notes: list[Note], bars: int) -> np.ndarray:
         """Note activity [1, bars, tracks, steps_per_bar, pitches] of ``notes`` (tracks the model lacks are left out)."""
         c = self.contract
-        steps_per_beat = c.steps_per_bar / 4
-        total = bars * c.steps_per_bar
-        roll = np.zeros((len(c.tracks), total, c.pitches), dtype=np.float32)
-        index = {t: i for i, t in enumerate(c.tracks)}
-        for n in notes:
-            track = index.get(n.track)
-            if track is None or n.mute or not c.pitch_low <= n.pitch <= c.pitch_high:
-                continue
-            a = int(round(n.start * steps_per_beat))
-            b = max(a + 1, int(round(n.end * steps_per_beat)))
-            roll[track, max(a, 0):min(b, total), n.pitch - c.pitch_low] = 1.0
-        return roll.reshape(len(c.tracks), bars, c.steps_per_bar, c.pitches).transpose(1, 0, 2, 3)[None]
+        velocity = encode_roll(notes, c.tracks, bars, c.steps_per_bar, c.pitch_low, c.pitches)
+        return (velocity > 0).astype(np.float32)[None]
 
     def encode(self, notes: list[Note], bars: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """z [latent], bar_z [bars, bar_latent], codes [n_codes] of a phrase of ``bars`` bars."""

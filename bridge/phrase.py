@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "midi_velocity", "note_runs", "track_rank",
-           "BEATS_PER_BAR"]
+__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "encode_roll", "midi_velocity", "note_runs",
+           "track_rank", "BEATS_PER_BAR"]
 
 BEATS_PER_BAR = 4  # the daemon works in 4/4
 
@@ -146,3 +146,22 @@ def decode_roll(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...],
                 pitch_low: int, threshold: float) -> list[Note]:
     """The notes of one phrase, ``[bars, tracks, steps, pitches]``; see ``decode_rolls``."""
     return decode_rolls(roll[None], velocity[None], tracks, drum_tracks, pitch_low, threshold).to_notes(tracks, 1)[0]
+
+
+def encode_roll(notes: list[Note], tracks: tuple[str, ...], bars: int, steps_per_bar: int, pitch_low: int,
+                pitches: int) -> np.ndarray:
+    """The notes laid on a generator's grid, the inverse of ``decode_roll``: velocity [bars, tracks,
+    steps_per_bar, pitches], 0 where silent. Muted notes, notes of other tracks and pitches out of range
+    are left out; a note lasts at least one step."""
+    steps_per_beat = steps_per_bar / BEATS_PER_BAR
+    total = bars * steps_per_bar
+    roll = np.zeros((len(tracks), total, pitches), dtype=np.uint8)
+    index = {t: i for i, t in enumerate(tracks)}
+    for n in notes:
+        track = index.get(n.track)
+        if track is None or n.mute or not 0 <= n.pitch - pitch_low < pitches:
+            continue
+        a = int(round(n.start * steps_per_beat))
+        b = max(a + 1, int(round(n.end * steps_per_beat)))
+        roll[track, max(a, 0):min(b, total), n.pitch - pitch_low] = min(max(n.velocity, 1), 127)  # sounding: never 0
+    return roll.reshape(len(tracks), bars, steps_per_bar, pitches).transpose(1, 0, 2, 3)

@@ -127,8 +127,9 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
     Order: half time (mood shaping at low arousal: starts and lengths doubled, the second half
     left out), density cap (keep the most confident notes per bar and track), key lock (snap to the
     nearest scale tone of ``settings.played_mode``), minimum length (lengthen short notes, but never
-    past the next note of the same pitch), velocity (the model's 1..127 scaled into ``velocity_floor``..127, or a fixed 96),
-    humanize (gaussian velocity jitter, drawn from ``rng`` phrase after phrase).
+    past the next note of the same pitch), velocity (the model's 1..127 scaled into
+    ``velocity_floor``..127, or a fixed 96), humanize (gaussian velocity jitter, drawn from ``rng``
+    phrase after phrase).
     """
     if settings.half_time:
         table = replace(table, start=table.start * 2, duration=table.duration * 2)

@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 
 from bridge.config import Config
 from bridge.generation import Generator, load_session
-from bridge.phrase import BEATS_PER_BAR, decode_rolls, midi_velocity
+from bridge.phrase import BEATS_PER_BAR, decode_rolls, encode_roll, midi_velocity
 from bridge.refine import RefineSettings, parse_key, refine_table
 from models.data import STEPS, TRACKS, load_groove, load_pop909, load_vgmidi
 from models.emotion_features import HandBaseline
@@ -136,15 +136,8 @@ def played_samples(gen: Generator, emotion: tuple[float, float], n: int, seed: i
     settings = replace(RefineSettings.from_config(cfg, *parse_key(cfg.key, cfg.mode), emotion), mood_shaping=mood_shaping)
     table = refine_table(table, c.tracks, c.drum_tracks, float(BARS * BEATS_PER_BAR), settings,
                          np.random.default_rng(seed))
-    out = np.zeros(roll.shape, np.uint8)
-    per_beat = STEPS // BEATS_PER_BAR
-    first = np.rint(table.start * per_beat).astype(np.int64)
-    last = np.maximum(first, np.ceil(np.round((table.start + table.duration) * per_beat, 6)).astype(np.int64) - 1)
-    for phrase, track, pitch, a, b, vel in zip(table.phrase, table.track, table.pitch - c.pitch_low, first, last,
-                                                table.velocity):
-        for step in range(a, min(b, BARS * STEPS - 1) + 1):
-            out[phrase, step // STEPS, track, step % STEPS, pitch] = vel
-    return out
+    return np.stack([encode_roll(notes, c.tracks, BARS, c.steps_per_bar, c.pitch_low, c.pitches)
+                     for notes in table.to_notes(c.tracks, n)])
 
 
 def _merged_pitched(rolls: np.ndarray) -> np.ndarray:

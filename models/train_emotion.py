@@ -47,11 +47,16 @@ def _predict(model: EmotionModel, rolls: list[np.ndarray]) -> np.ndarray:
         return np.stack([model(torch.from_numpy(windows(r))).mean(0).numpy() for r in rolls])
 
 
+def _hits(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: valence sign right, arousal sign right, both (the quadrant) [n, 3] bool."""
+    signs = np.sign(pred[:, :2]) == np.sign(labels[:, :2])
+    return np.concatenate([signs, signs.all(axis=1, keepdims=True)], axis=1)
+
+
 def _scores(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    sv = np.sign(pred[:, 0]) == np.sign(labels[:, 0])
-    sa = np.sign(pred[:, 1]) == np.sign(labels[:, 1])
-    return {"valence_sign_acc": round(float(sv.mean()), 4), "arousal_sign_acc": round(float(sa.mean()), 4),
-            "quadrant_acc": round(float((sv & sa).mean()), 4)}
+    rates = _hits(pred, labels).mean(axis=0)
+    return {"valence_sign_acc": round(float(rates[0]), 4), "arousal_sign_acc": round(float(rates[1]), 4),
+            "quadrant_acc": round(float(rates[2]), 4)}
 
 
 def _rated_windows(pieces: RatedPieces, names: list[str], hop: int = 32) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
@@ -79,10 +84,7 @@ def _window_report(model: EmotionModel, hand: HandBaseline, majority: np.ndarray
     with torch.no_grad():
         pred = model(torch.from_numpy((np.stack(rolls) > 0).astype(np.float32))).numpy()
     by_hand = hand.predict(rolls, tempos)
-    hits = lambda p: np.stack([np.sign(p[:, 0]) == np.sign(ratings[:, 0]),  # noqa: E731
-                               np.sign(p[:, 1]) == np.sign(ratings[:, 1])], axis=1)
-    lead = hits(pred).astype(float) - hits(by_hand)
-    lead = np.concatenate([lead, (hits(pred).all(1).astype(float) - hits(by_hand).all(1))[:, None]], axis=1)
+    lead = _hits(pred, ratings).astype(float) - _hits(by_hand, ratings)
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(piece == k) for k in np.unique(piece)]
     draws = np.stack([lead[np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])].mean(0)
