@@ -236,7 +236,8 @@ def test_performer_cc_midi_learn_and_notes_move_the_state(jack_midi, make_daemon
             keyboard.send(mido.Message("note_on", note=pitch, velocity=90))
             time.sleep(0.06)
             keyboard.send(mido.Message("note_off", note=pitch))
+        # every note arrives (the last may still be on its way when the state first moves), and the state moves
+        settle(lambda: len(daemon.performer) == 8 and all(end is not None for _, _, end in daemon.performer))
         settle(lambda: (daemon.state.values.valence, daemon.state.values.arousal) != before)
-        assert len(daemon.performer) == 8 and all(end is not None for _, _, end in daemon.performer)
     finally:
         keyboard.close()
