@@ -51,7 +51,10 @@ def test_pop909_bars_split_by_song_and_cached() -> None:
     assert time.monotonic() - t < 5 and np.array_equal(again["001"], bars)  # from the cache
 
 
-def test_rated_vgmidi_pieces_carry_their_listeners_ratings_step_by_step() -> None:
+def test_rated_vgmidi_pieces_carry_their_listeners_ratings_step_by_step(tmp_path: Path, monkeypatch) -> None:
+    # read afresh into an empty cache, under pytest's warnings-as-errors: 23 pieces make pretty_midi warn, and
+    # a cache built so once held 177 pieces
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     pieces, phrases = load_vgmidi_pieces(), load_vgmidi()
     assert len(pieces.rolls) == 200 and set(pieces.pieces) == set(phrases.pieces)  # so the by-piece split applies
     for roll, rating in zip(pieces.rolls, pieces.ratings):
