@@ -215,29 +215,42 @@ def test_performer_cc_midi_learn_and_notes_move_the_state(jack_midi, make_daemon
     try:
         first, second = daemon.state.axis_names[:2]
 
-        def settle(check) -> None:
+        def settle(check) -> bool:
             deadline = time.monotonic() + 3
             while not check() and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert check()
+            return bool(check())
 
-        keyboard.send(mido.Message("control_change", control=21, value=127))  # CC 21 moves the first axis
-        settle(lambda: daemon.state.values.axis(first) == 1.0)
+        def deliver(message: mido.Message, check) -> None:
+            # JACK drops the MIDI of a cycle in which a client misses its deadline (an xrun, which the server
+            # logs; the dummy driver on a busy VM has them): a message is sent again only after such a loss
+            for _ in range(3):
+                xruns = jack_midi.xruns()
+                keyboard.send(message)
+                if settle(check):
+                    return
+                assert jack_midi.xruns() > xruns, f"{message} had no effect within 3 s, and JACK logged no xrun"
+            raise AssertionError(f"{message} had no effect in 3 sends, each lost in an xrun")
+
+        deliver(mido.Message("control_change", control=21, value=127), lambda: daemon.state.values.axis(first) == 1.0)
         events.send(target(daemon), "/coevo/learn", second)
         time.sleep(0.2)
-        keyboard.send(mido.Message("control_change", control=70, value=64))  # learned, does not move
-        settle(lambda: daemon.cc_map.get("70") == second)
-        keyboard.send(mido.Message("control_change", control=70, value=0))
-        settle(lambda: daemon.state.values.axis(second) == -1.0)
+        deliver(mido.Message("control_change", control=70, value=64), lambda: daemon.cc_map.get("70") == second)  # learned, does not move
+        deliver(mido.Message("control_change", control=70, value=0), lambda: daemon.state.values.axis(second) == -1.0)
         learned = daemon.session.path / "midi_learn.json"
         assert '"70": "' + second + '"' in learned.read_text()
         before = (daemon.state.values.valence, daemon.state.values.arousal)
+        xruns = jack_midi.xruns()
         for pitch in (48, 55, 60, 64, 67, 72, 76, 79):
             keyboard.send(mido.Message("note_on", note=pitch, velocity=90))
             time.sleep(0.06)
             keyboard.send(mido.Message("note_off", note=pitch))
-        # every note arrives (the last may still be on its way when the state first moves), and the state moves
-        settle(lambda: len(daemon.performer) == 8 and all(end is not None for _, _, end in daemon.performer))
-        settle(lambda: (daemon.state.values.valence, daemon.state.values.arousal) != before)
+        # every note arrives (the last may still be on its way when the state first moves; one lost to an
+        # xrun the server logged is allowed), and the state moves
+        played = lambda: sum(end is not None for _, _, end in daemon.performer)  # noqa: E731
+        if not settle(lambda: played() == 8):
+            assert jack_midi.xruns() > xruns and played() >= 7, (
+                f"{played()} of 8 performer notes arrived whole ({jack_midi.xruns() - xruns} JACK xruns meanwhile)")
+        assert settle(lambda: (daemon.state.values.valence, daemon.state.values.arousal) != before)
     finally:
         keyboard.close()
