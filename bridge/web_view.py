@@ -67,8 +67,9 @@ class WebView:
         log.info("visuals on http://%s:%d/", *self.address)
 
     def stop(self) -> None:
-        if self._thread.is_alive():
+        if self._thread.is_alive() and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread.is_alive():
             self._thread.join(timeout=5)
 
     def publish(self, frame: VisualFrame) -> None:
@@ -93,8 +94,8 @@ class WebView:
         except OSError as err:
             self._error = OSError(f"cannot serve the visuals on {self.host}:{self.port}: {err.strerror}; is another "
                                   f"coevo running? choose another port with --visual-port")
+            self._loop.close()  # before start() hears of it, so that a stop() after the error finds it closed
             self._ready.set()
-            self._loop.close()
             return
         self._ready.set()
         try:
