@@ -205,7 +205,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                                       key_lock=cfg.key_lock and not args.no_key_lock,
                                       mood_shaping=cfg.mood_shaping and not args.no_mood_shaping)
     maker = ClipMaker(generator, refine_base, encoder, emotion_reader)
-    opts = dataclasses.replace(opts, emotion=maker.emotion_of(opts))  # a liked clip's emotion is read once
+    opts = dataclasses.replace(opts, emotion=maker.emotion_of(opts))  # read once for the clips and the report below
     clips = maker.make(opts)
     out = Path(args.out)
     played = maker.settings(opts)

@@ -224,6 +224,7 @@ class ClipMaker:
     def make(self, opts: ClipOptions) -> list[list[Note]]:
         """``opts.count`` refined clips of ``opts.bars`` bars, as notes in beats: model, decoding and
         refinement a chunk at a time (the same clips as all at once, with less memory)."""
+        opts = replace(opts, emotion=self.emotion_of(opts))  # a liked clip's emotion is read once, not per chunk
         rng = np.random.default_rng([opts.seed, 1])
         return [clip for roll, velocity in self._chunks(opts) for clip in self.to_notes(roll, velocity, opts, rng)]
 

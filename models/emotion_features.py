@@ -13,7 +13,7 @@ import numpy as np
 from models.data import PITCH_LOW
 from models.metrics import chroma
 
-__all__ = ["MAJOR_PROFILE", "MINOR_PROFILE", "HAND_FEATURES", "hand_features", "HandBaseline"]
+__all__ = ["MAJOR_PROFILE", "MINOR_PROFILE", "HAND_FEATURES", "hand_features", "sign_hits", "HandBaseline"]
 
 # Krumhansl-Kessler key profiles, C major and C minor
 MAJOR_PROFILE = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
@@ -35,6 +35,13 @@ def hand_features(roll: np.ndarray, bpm: float) -> np.ndarray:
     register = float((weight * np.arange(roll.shape[1])).sum() / max(weight.sum(), 1)) + PITCH_LOW
     velocity = float(roll[on].mean()) if on.any() else 0.0
     return np.array([mode, bpm, onsets.sum() / max(len(roll), 1), register, velocity])
+
+
+def sign_hits(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row of (valence, arousal) readings against labels (or one requested emotion, broadcast): valence
+    sign right, arousal sign right, both (the quadrant) [n, 3] bool."""
+    signs = np.sign(pred[:, :2]) == np.sign(np.atleast_2d(labels)[:, :2])
+    return np.concatenate([signs, signs.all(axis=1, keepdims=True)], axis=1)
 
 
 @dataclass(frozen=True)

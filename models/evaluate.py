@@ -26,7 +26,7 @@ from bridge.generation import Generator, load_session
 from bridge.phrase import BEATS_PER_BAR, decode_rolls, encode_roll, midi_velocity
 from bridge.refine import RefineSettings, parse_key, refine_table
 from models.data import STEPS, TRACKS, load_groove, load_pop909, load_vgmidi
-from models.emotion_features import HandBaseline
+from models.emotion_features import HandBaseline, sign_hits
 from models.metrics import (BARS, HISTOGRAMS, PITCHED, SOFT_VELOCITY, code_effect, drum_segments, features,
                             musegan_metrics, overlapping_area, phrase_histograms, segments, velocity_figures)
 
@@ -164,7 +164,7 @@ def _emotion_control(gen: Generator, emotion_model: Path, n: int, seed: int) -> 
     train = vgmidi.indices("train")
     hand = HandBaseline.fit([vgmidi.rolls[i] for i in train], vgmidi.tempos[train], vgmidi.labels[train])
     hits: dict[str, list[float]] = defaultdict(list)
-    in_quadrant = lambda pred, v, a: float(((np.sign(pred[:, 0]) == np.sign(v)) & (np.sign(pred[:, 1]) == np.sign(a))).mean())  # noqa: E731
+    in_quadrant = lambda pred, v, a: float(sign_hits(pred, np.array([v, a]))[:, 2].mean())  # noqa: E731
     for q, (v, a) in enumerate(QUADRANTS):
         rolls = model_samples(gen, np.tile([[v, a]], (n, 1)), seed + q)
         for reader, pred in (("model", _read_emotion(session, rolls)), ("hand", _hand_reading(hand, rolls))):

@@ -22,7 +22,7 @@ from torch import nn
 
 from models.data import PITCHES, RatedPieces, load_vgmidi, load_vgmidi_pieces
 from models.emotion import EmotionConfig, EmotionModel
-from models.emotion_features import HandBaseline
+from models.emotion_features import HandBaseline, sign_hits
 
 __all__ = ["train_emotion", "windows", "WINDOW"]
 
@@ -47,14 +47,8 @@ def _predict(model: EmotionModel, rolls: list[np.ndarray]) -> np.ndarray:
         return np.stack([model(torch.from_numpy(windows(r))).mean(0).numpy() for r in rolls])
 
 
-def _hits(pred: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per row: valence sign right, arousal sign right, both (the quadrant) [n, 3] bool."""
-    signs = np.sign(pred[:, :2]) == np.sign(labels[:, :2])
-    return np.concatenate([signs, signs.all(axis=1, keepdims=True)], axis=1)
-
-
 def _scores(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    rates = _hits(pred, labels).mean(axis=0)
+    rates = sign_hits(pred, labels).mean(axis=0)
     return {"valence_sign_acc": round(float(rates[0]), 4), "arousal_sign_acc": round(float(rates[1]), 4),
             "quadrant_acc": round(float(rates[2]), 4)}
 
@@ -84,7 +78,7 @@ def _window_report(model: EmotionModel, hand: HandBaseline, majority: np.ndarray
     with torch.no_grad():
         pred = model(torch.from_numpy((np.stack(rolls) > 0).astype(np.float32))).numpy()
     by_hand = hand.predict(rolls, tempos)
-    lead = _hits(pred, ratings).astype(float) - _hits(by_hand, ratings)
+    lead = sign_hits(pred, ratings).astype(float) - sign_hits(by_hand, ratings)
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(piece == k) for k in np.unique(piece)]
     draws = np.stack([lead[np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])].mean(0)
