@@ -182,6 +182,7 @@ def test_sigterm_silences_notes_closes_journal_and_exits_zero(jack_midi, models,
         deadline = time.monotonic() + 15
         while "coevo:coevo out" not in jack_ports() and time.monotonic() < deadline:
             time.sleep(0.05)
+        xruns = jack_midi.xruns()
         dump = MidiDump("coevo:coevo out", "coevo-test-dump3")
         time.sleep(2.5)
         proc.send_signal(signal.SIGTERM)
@@ -203,7 +204,11 @@ def test_sigterm_silences_notes_closes_journal_and_exits_zero(jack_midi, models,
             sounding[key] = sounding.get(key, 0) + 1
         elif s & 0xF0 == 0x80 or (s & 0xF0 == 0x90 and d2 == 0):
             sounding.pop(key, None)
-    assert not sounding  # every note-on got its note-off
+    # every note-on got its note-off; JACK drops the MIDI of a cycle with an xrun, which the server logs: one
+    # note-off lost so is no fault of the daemon's (a stop that silenced nothing would leave several sounding)
+    xruns = jack_midi.xruns() - xruns
+    assert not sounding or (xruns > 0 and sum(sounding.values()) == 1), (
+        f"notes left sounding at the peer: {sounding} ({xruns} JACK xruns in the take)")
     journal = next(tmp_path.glob("sessions/*/journal.jsonl")).read_text().splitlines()
     assert '"type":"end"' in journal[-1]
 
