@@ -110,7 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     daemon.start()
     midi = (f"MIDI out '{daemon.midi.out_port_name}', in '{daemon.midi.in_port_name}'" if daemon.midi.enabled
             else f"MIDI off ({daemon.midi.reason})")
-    print(f"coevo is running: {daemon.generator.provider} | {midi} | OSC in {cfg.osc_host}:{cfg.osc_port}, "
+    print(f"coevo is running: {daemon.generator.provider} | {midi} | OSC in {cfg.osc_host}:{daemon.osc.address[1]}, "
           f"events to {cfg.event_host}:{cfg.event_port} | {cfg.clock} clock at {cfg.bpm:g} BPM\n"
           f"session folder: {daemon.session.path if daemon.session else '-'}", flush=True)
     if daemon.web is not None:

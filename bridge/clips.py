@@ -97,7 +97,9 @@ def read_clip(path: Path, tracks: tuple[str, ...] = (), drum_tracks: tuple[str, 
         mid = mido.MidiFile(str(path))
     except FileNotFoundError as err:
         raise CoevoError(f"{path} does not exist") from err
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
+    except EOFError as err:
+        raise CoevoError(f"{path} is not a readable MIDI file (it ends in the middle of a track)") from err
+    except (OSError, ValueError, KeyError, IndexError) as err:
         raise CoevoError(f"{path} is not a readable MIDI file ({err})") from err
     ppq = mid.ticks_per_beat
     drum = drum_tracks[0] if drum_tracks else None

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import mido
 
+from bridge.errors import CoevoError
 from bridge.phrase import BEATS_PER_BAR, Note, Phrase
 
 __all__ = ["PPQ", "Session", "write_midi", "read_journal", "SessionError"]
@@ -28,7 +29,7 @@ PPQ = 480
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-class SessionError(ValueError):
+class SessionError(CoevoError, ValueError):
     """A session folder or journal cannot be read; the message says what is wrong."""
 
 

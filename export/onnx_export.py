@@ -18,6 +18,7 @@ import onnx.numpy_helper
 import onnxruntime as ort
 import torch
 
+from bridge.errors import CoevoError
 from models.art import ArtGenerator
 from models.contract import (
     ART_INPUTS, ART_OUTPUTS, EMOTION_INPUTS, EMOTION_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, GENERATOR_INPUTS,
@@ -37,7 +38,7 @@ ATOL = 1e-4  # max abs difference allowed between torch and onnxruntime outputs,
 FP16_ATOL = 1e-2  # max abs difference allowed between an fp16 variant and its fp32 file (outputs in [0, 1] or [-1, 1])
 
 
-class ParityError(RuntimeError):
+class ParityError(CoevoError, RuntimeError):
     """onnxruntime's output differs from torch's by more than the stated tolerance."""
 
 

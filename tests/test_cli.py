@@ -31,6 +31,15 @@ def test_missing_or_corrupt_model_is_a_clear_error(tmp_path: Path, capsys: pytes
     assert not (tmp_path / "sessions").exists()  # nothing was written
 
 
+def test_replay_of_a_folder_that_is_no_session_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(tmp_path)]) == 2
+    assert f"{tmp_path} is not a Coevo session folder: journal.jsonl is missing" in capsys.readouterr().err
+    (tmp_path / "journal.jsonl").write_text('{not json\n{"type": "session"}\n')
+    assert main(["replay", str(tmp_path)]) == 2
+    assert "line 1 is not JSON" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["journal.jsonl"]  # nothing was written
+
+
 def test_doctor_reports_models_midi_and_ports(models, tmp_path: Path) -> None:
     env = {"MIDO_BACKEND": "mido.backends.coevo_test_no_such_backend", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     out = subprocess.run([sys.executable, "-m", "bridge.cli", "doctor", "--model", str(models.generator),

@@ -129,6 +129,10 @@ def test_corrupt_liked_clip_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
     bad.write_bytes(b"MThd\x00\x00\x00\x06garbage")
     code, _, err = _generate(capsys, "--like", str(bad), "-o", str(tmp_path / "out"))
     assert code == 2 and "not a readable MIDI file" in err
+    bad.write_bytes(b"garbage")  # mido reads past the end of it
+    code, _, err = _generate(capsys, "--like", str(bad), "-o", str(tmp_path / "out"))
+    assert code == 2 and "not a readable MIDI file (it ends in the middle of a track)" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_key_text_forms() -> None:

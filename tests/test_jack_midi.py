@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -193,6 +194,7 @@ def test_sigterm_silences_notes_closes_journal_and_exits_zero(jack_midi, models,
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out
+    assert re.search(r"OSC in 127\.0\.0\.1:[1-9][0-9]*,", out), out  # the port it bound, not the 0 it was given
     events = dump.events()
     assert any(s & 0xF0 == 0x90 for _, s, _, _ in events)
     ccs = [(s & 0x0F, d1) for _, s, d1, _ in events if s & 0xF0 == 0xB0]
