@@ -385,6 +385,9 @@ class Daemon:
             elif p == "/coevo/subscribe":
                 if cmd.sender is not None:
                     self.osc.subscribe((cmd.sender[0], int(a[0])))  # type: ignore[call-overload]
+            elif p == "/coevo/unsubscribe":
+                if cmd.sender is not None:
+                    self.osc.unsubscribe((cmd.sender[0], int(a[0])))  # type: ignore[call-overload]
             elif p == "/coevo/clip/push":
                 phrase = self.recent.get(str(a[2])) if len(a) > 2 else (self.last_played or
                                                                         (self.upcoming[0] if self.upcoming else None))
@@ -394,6 +397,8 @@ class Daemon:
                 self._push(phrase, int(a[0]), int(a[1]))  # type: ignore[call-overload]
             elif p == "cc":
                 s.set_axis(str(a[0]), float(a[1]))  # type: ignore[arg-type]
+        except InputError:
+            raise
         except (ValueError, KeyError) as err:
             code = "unknown_snapshot" if isinstance(err, KeyError) else "out_of_range"
             raise InputError(code, str(err.args[0])) from err

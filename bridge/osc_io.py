@@ -20,7 +20,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket, ParseError
 
 from bridge.errors import InputError
-from bridge.osc_map import OUTBOUND, validate
+from bridge.osc_map import MAX_SUBSCRIBED, OUTBOUND, validate
 
 __all__ = ["Command", "OscEndpoint", "RateLimitedLog"]
 
@@ -84,6 +84,7 @@ class OscEndpoint:
                  on_command: Callable[[Command], None]) -> None:
         self.on_command = on_command
         self.targets: list[Target] = list(dict.fromkeys(targets))
+        self._configured = frozenset(self.targets)
         self.allowed = self._allowed_hosts(host, allow)
         self.errors = RateLimitedLog(log)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -178,6 +179,21 @@ class OscEndpoint:
             self._send(data, target, "a bundle")
 
     def subscribe(self, target: Target) -> None:
+        """Send events to ``target`` too; past MAX_SUBSCRIBED subscriptions the oldest one is dropped
+        (the configured targets are never dropped)."""
+        if target in self.targets:
+            return
+        targets = list(self.targets)  # replaced whole below: broadcasts on other threads iterate the old list
+        subscribed = [t for t in targets if t not in self._configured]
+        if len(subscribed) >= MAX_SUBSCRIBED:
+            targets.remove(subscribed[0])
+            log.info("OSC events no longer go to %s:%d: %d targets subscribed is the most", *subscribed[0], MAX_SUBSCRIBED)
+        self.targets = [*targets, target]
+        log.info("OSC events now also go to %s:%d", *target)
+
+    def unsubscribe(self, target: Target) -> None:
+        """Stop sending events to ``target``. Raises InputError if none go there."""
         if target not in self.targets:
-            self.targets.append(target)
-            log.info("OSC events now also go to %s:%d", *target)
+            raise InputError("not_subscribed", f"no events go to {target[0]}:{target[1]}")
+        self.targets = [t for t in self.targets if t != target]
+        log.info("OSC events no longer go to %s:%d", *target)

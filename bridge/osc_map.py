@@ -12,7 +12,7 @@ from typing import Sequence
 
 from bridge.errors import InputError
 
-__all__ = ["Arg", "Address", "INBOUND", "OUTBOUND", "MOODS", "validate", "reference_table"]
+__all__ = ["Arg", "Address", "INBOUND", "OUTBOUND", "MOODS", "MAX_SUBSCRIBED", "validate", "reference_table"]
 
 MOODS: dict[str, tuple[float, float]] = {
     "happy": (0.8, 0.5), "excited": (0.6, 0.9), "delighted": (0.9, 0.6), "tense": (-0.5, 0.7),
@@ -46,6 +46,9 @@ class Address:
     repeat: tuple[Arg, ...] = ()  # a group that may follow any number of times (outbound only)
 
 
+MAX_SUBSCRIBED = 16  # event targets /coevo/subscribe may add; past it the oldest goes, so a patch that subscribes
+# afresh from a new port on every load cannot grow the list over days of running
+
 _E = (Arg("valence", "f", -1, 1), Arg("arousal", "f", -1, 1))
 
 INBOUND: dict[str, Address] = {a.path: a for a in (
@@ -78,7 +81,10 @@ INBOUND: dict[str, Address] = {a.path: a for a in (
     Address("/coevo/note", (Arg("pitch", "i", 0, 127), Arg("velocity", "i", 0, 127)),
             "A performer's note (velocity 0 ends it); read by the emotion model."),
     Address("/coevo/learn", (Arg("axis", "s"),), "MIDI learn: the next CC on 'coevo in' controls this axis."),
-    Address("/coevo/subscribe", (Arg("port", "i", 1, 65535),), "Send events to the sender's host at this port too."),
+    Address("/coevo/subscribe", (Arg("port", "i", 1, 65535),), "Send events to the sender's host at this port too "
+            f"({MAX_SUBSCRIBED} such targets at most: one more replaces the oldest)."),
+    Address("/coevo/unsubscribe", (Arg("port", "i", 1, 65535),), "Stop sending events to the sender's host at this "
+            "port (send it when a patch closes)."),
     Address("/coevo/clip/push", (Arg("track", "i", 0, 999), Arg("slot", "i", 0, 999)),
             "Write the last phrase (or the named one) into Live's clip slot through AbletonOSC; answered by "
             "/coevo/clip/pushed or /coevo/error.", optional=(Arg("phrase_id", "s"),)),

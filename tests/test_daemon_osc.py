@@ -10,10 +10,11 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from bridge.osc_map import MOODS
+from bridge.osc_map import MAX_SUBSCRIBED, MOODS
 from bridge.refine import scale_pitch_classes
 from bridge.replay import replay_session
 from bridge.session import read_journal
+from tests.conftest import OscPeer
 
 
 def target(daemon) -> tuple[str, int]:
@@ -87,10 +88,14 @@ def test_bad_input_gets_an_error_and_changes_nothing(make_daemon, peer) -> None:
     peer.send(t, "/coevo/snapshot/recall", "nothing")
     peer.send(t, "/coevo/key", "H", "major")
     peer.send(t, "/coevo/hack", "../../x")
+    peer.send(t, "/coevo/undo")  # nothing changed yet
+    peer.send(t, "/coevo/learn", "colour")
+    peer.send(t, "/coevo/clip/push", 0, 0, "no-such-phrase")
     codes = [a[0] for p, a in peer.receive(1.0) if p == "/coevo/error"]
     # one error per bad message (map checks answer on the OSC thread, state checks on the control thread)
     assert sorted(codes) == sorted(["malformed", "malformed", "out_of_range", "unknown_axis", "unknown_snapshot",
-                                    "out_of_range", "unknown_address"])
+                                    "out_of_range", "unknown_address", "nothing_to_undo", "unknown_axis",
+                                    "unknown_phrase"])
     assert daemon.state.values == before
     made = daemon.counter
     deadline = time.monotonic() + 6
@@ -176,6 +181,42 @@ def test_hours_of_feedback_hold_a_bounded_number_of_phrases(make_daemon, peer) -
         time.sleep(0.02)
     events.wait_for("/coevo/phrase/begin", timeout=3)
     assert daemon.counter > 64 and len(daemon.recent) <= 64 and len(daemon.upcoming) <= 8
+
+
+def test_subscribers_get_events_until_they_unsubscribe_and_their_number_is_capped(make_daemon, peer) -> None:
+    daemon, events = make_daemon(apply="now")
+    t = target(daemon)
+    listener = OscPeer()
+    others = [OscPeer() for _ in range(MAX_SUBSCRIBED)]
+    try:
+        peer.send(t, "/coevo/subscribe", listener.port)
+        listener.wait_for("/coevo/phrase/begin", timeout=5)
+        peer.send(t, "/coevo/unsubscribe", listener.port)
+        peer.send(t, "/coevo/generate")
+        events.wait_for("/coevo/phrase/begin", timeout=5)  # the configured target still gets them
+        time.sleep(0.3)
+        listener.receive(0.5)  # anything sent before the unsubscribe arrived
+        peer.send(t, "/coevo/generate")
+        events.wait_for("/coevo/phrase/begin", timeout=5)
+        assert not [m for m in listener.receive(1.0) if m[0] == "/coevo/phrase/begin"]
+        peer.send(t, "/coevo/unsubscribe", listener.port)
+        assert peer.wait_for("/coevo/error")[0] == "not_subscribed"
+
+        for other in others[1:]:  # 15 subscriptions, then the listener's: the cap
+            peer.send(t, "/coevo/subscribe", other.port)
+        peer.send(t, "/coevo/subscribe", listener.port)
+        peer.send(t, "/coevo/subscribe", others[0].port)  # one more: the oldest, others[1], goes
+        deadline = time.monotonic() + 3
+        while ("127.0.0.1", others[0].port) not in daemon.osc.targets and time.monotonic() < deadline:
+            time.sleep(0.05)
+        subscribed = [x for x in daemon.osc.targets if x != ("127.0.0.1", events.port)]
+        assert len(subscribed) == MAX_SUBSCRIBED and ("127.0.0.1", others[1].port) not in subscribed
+        assert ("127.0.0.1", events.port) in daemon.osc.targets  # the configured target is never dropped
+        peer.send(t, "/coevo/generate")
+        assert others[0].wait_for("/coevo/phrase/begin", timeout=5) and listener.wait_for("/coevo/phrase/begin", timeout=5)
+    finally:
+        for p in (listener, *others):
+            p.close()
 
 
 def test_snapshot_morph_reaches_the_saved_state(make_daemon, peer) -> None:
