@@ -3,8 +3,8 @@
 In one run, on the same JACK dummy server: the daemon plays into jack_midi_dump with visuals off, then
 with visuals on (30 fps, the shipped art model, a viewer taking every frame over the WebSocket, OSC
 bundles to a UDP peer), then off and on again, so both conditions see the same machine noise. Send
-lateness (the daemon's own, what visuals could delay) and onset lateness at the JACK peer are measured
-as in ``coevo bench live``. The frame time (state -> picture -> sinks) gives the
+lateness (the daemon's own, after each note was due: what visuals could delay) and onset lateness at
+the JACK peer (in JACK's frames, notes aligned to the nearest cycle) are measured as in ``coevo bench live``. The frame time (state -> picture -> sinks) gives the
 capacity in frames per second beside the rate achieved.
 """
 
@@ -91,16 +91,15 @@ def _phase(cfg: Config, seconds: float, visuals: bool, index: int) -> dict[str, 
             result["fps"] = round((daemon.visualizer.frames - frames0) / (t1 - t0), 2)
             result["viewer_fps"] = round((viewer.frames - viewed0) / (t1 - t0), 2)
             result["frame_time"] = percentiles(list(daemon.visualizer.frame_times)[frames0:])
-        sent = [s for s in daemon.scheduler.sent_log if t0 <= s[0] < t1]
+        sent = [n for n in daemon.scheduler.sent_log if t0 <= n.deadline < t1]
     finally:
         if viewer is not None:
             viewer.stop()
         daemon.stop()
         dump.close()
         sink.close()
-    _, late, delivery = onset_lateness(dump.note_ons(), sent)
-    result.update(peer_figures(late, delivery))
-    result["send_lateness"] = percentiles([max(0.0, s[1] - s[0]) for s in sent])
+    result.update(peer_figures(onset_lateness(dump.note_ons(), sent)))
+    result["send_lateness"] = percentiles([n.sent_at - n.due_at for n in sent])
     return result
 
 
@@ -153,6 +152,6 @@ def bench_visuals(out: Path, seconds: float = 15.0, rounds: int = 2) -> int:
     print(f"MIDI timing: worst p99 send lateness {worst(on, 'send_lateness'):.2f} ms with visuals, "
           f"{worst(off, 'send_lateness'):.2f} ms without "
           f"({'unaffected' if met['midi_timing_unaffected'] else 'AFFECTED'}: margin {TIMING_MARGIN_MS} ms); at the JACK "
-          f"peer {worst(on, 'onset_lateness'):.2f} ms with, {worst(off, 'onset_lateness'):.2f} ms without")
+          f"peer (either way) {worst(on, 'onset_error'):.2f} ms with, {worst(off, 'onset_error'):.2f} ms without")
     print(f"results written to {out}")
     return 0 if all(met.values()) else 1

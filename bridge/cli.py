@@ -52,6 +52,9 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
                                                          "default: a virtual port 'coevo out'")
     g.add_argument("--midi-in", dest="midi_in", help="read the performer and MIDI clock from this port (prefix "
                                                        "match); default: a virtual port 'coevo in'")
+    g.add_argument("--no-cycle-align", dest="cycle_align", action="store_const", const=False,
+                   help="on JACK, send each note at its time, to land at the start of the next cycle (up to one "
+                        "period late) instead of in the cycle nearest its time (within half a period)")
     g.add_argument("--osc-host", dest="osc_host", help="address to listen on for OSC (default 127.0.0.1)")
     g.add_argument("--osc-port", dest="osc_port", type=int, help="OSC port to listen on (default 9100)")
     g.add_argument("--event-host", dest="event_host", help="where OSC events go (default 127.0.0.1)")

@@ -41,6 +41,7 @@ class Config:
     midi_out: str = ""
     midi_in: str = ""
     midi_client: str = "coevo"
+    cycle_align: bool = True  # on JACK: send each note so it lands in the cycle that starts nearest its time
     channels: dict[str, int] = field(default_factory=lambda: {
         "melody": 1, "accompaniment": 2, "bass": 3, "drums": 10})
     cc_map: dict[str, str] = field(default_factory=dict)  # CC number -> axis; empty: CC 21, 22, ... move the axes in order

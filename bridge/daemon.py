@@ -26,9 +26,10 @@ import numpy as np
 
 from bridge.ableton import LivePusher, PushResult
 from bridge.config import Config, config_to_toml
-from bridge.errors import InputError, ModelError
+from bridge.errors import InputError, ModelError, PortError
 from bridge.generation import (ArtModel, EmotionReader, Encoder, GenerationRequest, Generator, choose_providers,
                                model_precision, resolve_model_path)
+from bridge.jack_clock import JackClock
 from bridge.midi_io import MidiPorts, open_backend
 from bridge.osc_io import Command, OscEndpoint, RateLimitedLog
 from bridge.osc_map import MOODS
@@ -133,6 +134,7 @@ class Daemon:
         self.midi = MidiPorts(backend, reason, cfg.midi_out, cfg.midi_in, cfg.midi_client, self._on_midi)
         self.scheduler = Scheduler(self.transport, self.midi.send, lambda i: self.queue.put(_Bar(i)),
                                    lambda p: self.queue.put(_Started(p)))
+        self.cycle_clock: JackClock | None = None  # opened with the ports, on JACK
         self.follower = MidiClockFollower(self.transport) if cfg.clock == "midi" else None
         self.link = LinkClock(self.transport, cfg.bpm) if cfg.clock == "link" else None
         self.session: Session | None = None
@@ -168,6 +170,7 @@ class Daemon:
             self.web = WebView(self.cfg.visual_host, self.cfg.visual_port)
             self.web.start()
         self.midi.open()
+        self.cycle_clock = self._open_cycle_clock()
         header = {"model": str(self.generator.path), "model_sha256": self.generator.sha256,
                   "provider": self.generator.provider, "config": asdict(self.cfg)}
         self.session = Session(Path(self.cfg.data_dir), config_to_toml(self.cfg), header)
@@ -218,9 +221,26 @@ class Daemon:
             self.pusher.stop()
         self.osc.stop()
         self.midi.close()
+        if self.cycle_clock is not None:
+            self.cycle_clock.close()
         if self.session is not None:
             self.session.close()
         log.info("stopped")
+
+    def _open_cycle_clock(self) -> JackClock | None:
+        """On JACK, the server's cycle clock, so notes land in the cycle nearest their time."""
+        backend = self.midi.backend
+        if backend is None or backend.api != "UNIX_JACK" or not self.cfg.cycle_align:
+            return None
+        try:
+            clock = JackClock(f"{self.cfg.midi_client} clock")
+        except PortError as err:
+            log.warning("notes leave at their deadlines, up to one JACK period late: %s", err)
+            return None
+        self.scheduler.clock, self.scheduler.cycle_align = clock, True
+        log.info("notes land in the JACK cycle nearest their time: within %.2f ms (--no-cycle-align: at the "
+                 "next cycle, up to %.2f ms late)", clock.period / clock.rate / 2 * 1e3, clock.period / clock.rate * 1e3)
+        return clock
 
     def wait(self) -> None:
         while not self._stop.wait(0.5):

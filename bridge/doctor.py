@@ -8,8 +8,9 @@ import sys
 import onnxruntime as ort
 
 from bridge.config import Config
-from bridge.errors import ModelError, SoundError
+from bridge.errors import ModelError, PortError, SoundError
 from bridge.generation import choose_providers, load_session, model_precision, resolve_model_path
+from bridge.jack_clock import JackClock
 from bridge.midi_io import fix_hint, open_backend
 from bridge.scheduler import REALTIME_FIX, realtime_available
 from bridge.sound_in import input_devices
@@ -52,6 +53,22 @@ def _sound_devices(cfg: Config) -> bool:
     return found or not cfg.sound_in
 
 
+def _cycle_clock(cfg: Config) -> None:
+    """On JACK: whether notes can be sent to land in the cycle nearest their time (advice only)."""
+    try:
+        clock = JackClock("coevo doctor")
+    except PortError as err:
+        _line(False, f"JACK cycle clock unreadable: {err}", "start jackd before coevo; notes then land up to "
+              "one period late")
+        return
+    period, rate = clock.period, clock.rate
+    clock.close()
+    state = "on" if cfg.cycle_align else "off (--no-cycle-align): notes land up to one period late"
+    _line(True, f"JACK cycle clock: {period} frames at {rate} Hz; cycle alignment {state}")
+    if cfg.cycle_align:
+        print(f"     each note lands in the cycle nearest its time, within {period / rate / 2 * 1e3:.2f} ms")
+
+
 def run_doctor(cfg: Config) -> int:
     """Print one line per check; return 0 when everything needed for `coevo run` is fine, else 1."""
     ok = True
@@ -68,6 +85,8 @@ def run_doctor(cfg: Config) -> int:
         _line(True, f"{reason}; rtmidi APIs compiled in: {apis}")
         print(f"     outputs: {backend.get_output_names() or 'none'}")
         print(f"     inputs:  {backend.get_input_names() or 'none'}")
+        if backend.api == "UNIX_JACK":
+            _cycle_clock(cfg)
     # execution providers
     providers = ort.get_available_providers()
     gpu = any(p in providers for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider"))

@@ -3,7 +3,9 @@
 Events are kept in beats; the deadline of the earliest one is asked of the transport every time
 the thread wakes, so a tempo change moves every pending deadline at once. The thread does no
 other work: bar lines and phrase starts are handed to the control thread through callbacks that
-only enqueue.
+only enqueue. On JACK, with a cycle clock (``bridge.jack_clock``) and ``cycle_align``, each event
+is sent in the middle of the cycle before the one that starts nearest its deadline, so it lands
+within half a period of its time whatever the send's own jitter.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import Callable, NamedTuple
 
 import mido
 
+from bridge.jack_clock import JackClock
 from bridge.phrase import BEATS_PER_BAR, Phrase
 from bridge.transport import Transport
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "SentNote"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,18 @@ class _Event(NamedTuple):
     phrase: Phrase | None = None
 
 
+class SentNote(NamedTuple):
+    """A note-on as the timing thread sent it, for the benchmark and the tests."""
+
+    deadline: float  # monotonic s
+    sent_at: float
+    due_at: float  # when it was to be sent: the deadline, or earlier with cycle alignment
+    channel: int
+    pitch: int
+    deadline_frame: int = -1  # with a JACK cycle clock: the JACK frame of the deadline ...
+    cycle_frame: int = -1  # ... and the first frame of the cycle that should carry the note (-1: none)
+
+
 class Scheduler:
     """Owns MIDI timing. ``send`` writes one message to the output port."""
 
@@ -62,8 +77,9 @@ class Scheduler:
         self._sounding: dict[tuple[int, int], int] = {}
         self._channels: set[int] = set()
         self._started: set[str] = set()
-        # (deadline, sent, channel, pitch) of every note-on, for the benchmark
-        self.sent_log: deque[tuple[float, float, int, int]] = deque(maxlen=100_000)
+        self.clock: JackClock | None = None  # JACK's cycle clock, when the output is a JACK port
+        self.cycle_align = False  # with the clock: send each event so it lands in the cycle nearest its deadline
+        self.sent_log: deque[SentNote] = deque(maxlen=100_000)  # every note-on, for the benchmark
         self._thread = threading.Thread(target=self._run, name="coevo-timing", daemon=True)
         transport.add_listener(self.wake)
 
@@ -153,7 +169,7 @@ class Scheduler:
                     self._cond.wait(0.1)
                     continue
                 else:
-                    deadline = self.transport.time_at(self._heap[0].beat)
+                    deadline = self._send_time(self.transport.time_at(self._heap[0].beat))
                     wait = deadline - time.monotonic()
                     if wait > _SPIN:
                         self._cond.wait(wait - _SPIN)
@@ -165,26 +181,36 @@ class Scheduler:
             time.sleep(max(0.0, deadline - time.monotonic()))
             self._dispatch_due()
 
+    def _send_time(self, deadline: float) -> float:
+        """When an event due at ``deadline`` goes out: then, or aligned to JACK's cycles."""
+        clock = self.clock
+        if clock is None or not self.cycle_align:
+            return deadline
+        return clock.send_time(deadline)
+
     def _dispatch_due(self) -> None:
-        due: list[_Event] = []
+        due: list[tuple[_Event, float]] = []  # with the time each was due to be sent
         with self._cond:
             now = time.monotonic()
-            while self._heap and self.transport.time_at(self._heap[0].beat) <= now + 0.0002:
-                due.append(heapq.heappop(self._heap))
-            for e in due:
+            while self._heap:
+                send_at = self._send_time(self.transport.time_at(self._heap[0].beat))
+                if send_at > now + 0.0002:
+                    break
+                due.append((heapq.heappop(self._heap), send_at))
+            for e, _ in due:
                 if e.order == BAR:
                     heapq.heappush(self._heap, _Event(e.beat + BEATS_PER_BAR, BAR, next(self._seq)))
                 elif e.order == PHRASE_START:
                     self._started.add(e.phrase_id)
-        for e in due:
+        for e, send_at in due:
             if e.order == BAR:
                 self.on_bar(int(round(e.beat / BEATS_PER_BAR)))
             elif e.order == PHRASE_START and e.phrase is not None:
                 self.on_phrase_start(e.phrase)
             elif e.note is not None:
-                self._send_note(e, *e.note)
+                self._send_note(e, send_at, *e.note)
 
-    def _send_note(self, e: _Event, channel: int, pitch: int, velocity: int) -> None:
+    def _send_note(self, e: _Event, due_at: float, channel: int, pitch: int, velocity: int) -> None:
         key = (channel, pitch)
         with self._cond:
             held = self._sounding.pop(key, 0)
@@ -195,7 +221,9 @@ class Scheduler:
             if held:  # the same pitch is still sounding: end it first
                 self.send(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
             self.send(mido.Message("note_on", channel=channel, note=pitch, velocity=velocity))
-            self.sent_log.append((self.transport.time_at(e.beat), time.monotonic(), channel, pitch))
+            sent_at, deadline, clock = time.monotonic(), self.transport.time_at(e.beat), self.clock
+            frames = clock.frames(deadline) if clock is not None else (-1, -1)
+            self.sent_log.append(SentNote(deadline, sent_at, due_at, channel, pitch, *frames))
         elif held:
             self.send(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
 

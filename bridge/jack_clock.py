@@ -1,0 +1,158 @@
+"""JACK's cycle clock, read through libjack, so each note lands in the JACK cycle nearest its deadline.
+
+rtmidi's JACK backend writes every event at the first frame of the cycle after the one it was sent
+in, so a note sent at its deadline lands up to one period late (64 frames at 48 kHz: 1.33 ms),
+depending on where in the cycle the deadline falls. Knowing the cycles' phase, the scheduler sends
+each note in the middle of the cycle *before* the one that starts nearest its deadline: the note
+then lands within half a period of its deadline, early or late, and a send up to half a period off
+its time still lands in that same cycle, so the daemon's own send jitter no longer reaches the synth.
+
+The clock is a JACK client of its own with no ports (rtmidi does not share its client), opened only
+to read the server's frame timer: ``jack_last_frame_time``, ``jack_frames_to_time`` and
+``jack_time_to_frames``, which libjack serves from shared memory to any thread. JACK keeps time in
+microseconds of CLOCK_MONOTONIC_RAW; the daemon's deadlines are in ``time.monotonic()`` seconds, so
+every conversion reads both clocks at once rather than trusting a fixed offset (they drift apart by
+the NTP slew). Frames are 32-bit and wrap after about a day at 48 kHz: differences are taken modulo
+2**32.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import threading
+import time
+from typing import Any
+
+from bridge.errors import PortError
+
+__all__ = ["JackClock", "nearest_cycle", "frame_difference"]
+
+log = logging.getLogger(__name__)
+
+_WRAP = 1 << 32
+_NO_START_SERVER = 0x01  # JackNoStartServer: never start a server as a side effect
+_SHUTDOWN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+def frame_difference(a: int, b: int) -> int:
+    """``a - b`` in frames, for 32-bit JACK frame counts that may have wrapped between them."""
+    return (a - b + (_WRAP >> 1)) % _WRAP - (_WRAP >> 1)
+
+
+def nearest_cycle(frame: int, cycle_start: int, period: int) -> int:
+    """The first frame of the cycle that starts nearest ``frame``, given any cycle's first frame."""
+    k = round(frame_difference(frame, cycle_start) / period)
+    return (cycle_start + k * period) % _WRAP
+
+
+def _libjack() -> tuple[Any, Any]:
+    """libjack twice: for opening and closing a client, which may block and so lets other threads run,
+    and for reading the frame timer, which is quick and holds the GIL (a call that gave it up would
+    have to win it back, up to a switch interval later, on the timing thread)."""
+    name = ctypes.util.find_library("jack") or "libjack.so.0"
+    try:
+        lib, timer = ctypes.CDLL(name), ctypes.PyDLL(name)
+    except OSError as err:
+        raise PortError(f"libjack is not installed ({err}); Debian: apt-get install libjack-jackd2-0") from err
+    client = ctypes.c_void_p
+    lib.jack_client_open.restype = client
+    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    lib.jack_client_close.argtypes = [client]
+    lib.jack_on_shutdown.argtypes = [client, _SHUTDOWN, ctypes.c_void_p]
+    timer.jack_get_time.restype = ctypes.c_uint64
+    timer.jack_get_time.argtypes = []
+    for fn in (timer.jack_last_frame_time, timer.jack_get_buffer_size, timer.jack_get_sample_rate):
+        fn.restype = ctypes.c_uint32
+        fn.argtypes = [client]
+    timer.jack_frames_to_time.restype = ctypes.c_uint64
+    timer.jack_frames_to_time.argtypes = [client, ctypes.c_uint32]
+    timer.jack_time_to_frames.restype = ctypes.c_uint32
+    timer.jack_time_to_frames.argtypes = [client, ctypes.c_uint64]
+    return lib, timer
+
+
+class JackClock:
+    """The running JACK server's cycle clock. Raises PortError when there is no server to read."""
+
+    def __init__(self, client_name: str) -> None:
+        self._lib, self._timer = _libjack()
+        status = ctypes.c_int(0)
+        self._client = self._lib.jack_client_open(client_name.encode()[:60], _NO_START_SERVER, ctypes.byref(status))
+        if not self._client:
+            raise PortError(f"no JACK server to read the cycle clock from (jack status 0x{status.value:x}); "
+                            "start jackd first")
+        self._lock = threading.Lock()  # close() against a reader on the timing thread
+        # deadline -> send time already chosen: a deadline near the middle between two cycles would
+        # otherwise flip between them as the server's clock estimate moves while it comes due
+        self._planned: dict[float, float] = {}
+        self._alive = True
+        self._on_shutdown = _SHUTDOWN(self._shutdown)  # kept: libjack calls it from its own thread
+        self._lib.jack_on_shutdown(self._client, self._on_shutdown, None)
+        log.info("JACK cycle clock: %d frames a cycle at %d Hz", self.period, self.rate)
+
+    @property
+    def alive(self) -> bool:
+        """False once the server has gone away (or after close)."""
+        return self._alive
+
+    @property
+    def period(self) -> int:
+        """Frames per cycle (the server's buffer size, which can change while it runs)."""
+        return int(self._timer.jack_get_buffer_size(self._client))
+
+    @property
+    def rate(self) -> int:
+        return int(self._timer.jack_get_sample_rate(self._client))
+
+    def _jack_us(self, t: float) -> tuple[int, float]:
+        """JACK's clock (µs) at monotonic time ``t``, and the monotonic time it was read at."""
+        mono = time.monotonic()
+        now = int(self._timer.jack_get_time())
+        return now + round((t - mono) * 1e6), mono - now / 1e6
+
+    def send_time(self, deadline: float) -> float:
+        """When to send a note due at ``deadline`` (monotonic s) so that it lands in the cycle that
+        starts nearest the deadline: the middle of the cycle before that one. ``deadline`` itself
+        when the server's timer gives no sane answer (not running yet, or gone). The same deadline
+        asked again gets the same answer."""
+        with self._lock:
+            if not self._alive:
+                return deadline
+            if deadline in self._planned:  # asked again as it comes due: keep the cycle chosen
+                return self._planned[deadline]
+            lib, client = self._timer, self._client
+            us, mono_minus_jack = self._jack_us(deadline)
+            period, rate = lib.jack_get_buffer_size(client), lib.jack_get_sample_rate(client)
+            start = nearest_cycle(lib.jack_time_to_frames(client, us), lib.jack_last_frame_time(client), period)
+            start_at = lib.jack_frames_to_time(client, start) / 1e6 + mono_minus_jack
+        send = start_at - period / rate / 2
+        if not (rate and abs(send - deadline) <= 1.5 * period / rate):
+            return deadline
+        if len(self._planned) >= 256:
+            self._planned.clear()
+        self._planned[deadline] = send
+        return send
+
+    def frames(self, deadline: float) -> tuple[int, int]:
+        """(the JACK frame of ``deadline``, the first frame of the next cycle), read just after a send:
+        where the note belongs, and the cycle that should carry it (rtmidi writes at the next cycle).
+        (-1, -1) once the server is gone."""
+        with self._lock:
+            if not self._alive:
+                return -1, -1
+            lib, client = self._timer, self._client
+            frame = lib.jack_time_to_frames(client, self._jack_us(deadline)[0])
+            return int(frame), (lib.jack_last_frame_time(client) + lib.jack_get_buffer_size(client)) % _WRAP
+
+    def _shutdown(self, _arg: Any) -> None:
+        self._alive = False  # no lock: libjack's thread must not wait on the timing thread
+        log.warning("the JACK server went away: notes now leave at their deadlines, up to one period late")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client:
+                self._alive = False
+                self._lib.jack_client_close(self._client)
+                self._client = None
