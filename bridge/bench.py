@@ -5,8 +5,9 @@
    nearest its deadline (cycle alignment, the default);
 3. timing, loaded: the same while OSC feedback arrives at 200 messages/s; every message changes the
    state, so every one is answered by a new phrase: feedback -> phrase ready (p50/p99/max);
-4. timing, loaded, cycle alignment off: each note sent at its deadline, as before alignment existed,
-   the baseline measured in the same run.
+   in turns of 5 s with
+4. cycle alignment off: each note sent at its deadline, as before alignment existed, the baseline
+   measured in the same run and under the same load.
 Onset lateness is measured at the JACK peer in JACK's own frames: the frame each note-on landed on
 against the frame of its deadline, both read from the server's frame timer (``onset_lateness``).
 """
@@ -38,6 +39,7 @@ __all__ = ["bench_live", "onset_lateness", "peer_figures", "percentiles", "Onset
 
 log = logging.getLogger(__name__)
 
+ALTERNATE_S = 5.0  # under load, cycle alignment on and off in turns this long, so both see the same machine
 PEER_WINDOW = 16  # notes either side whose peer offsets decide a note's
 TARGETS = {"phrase_ready_p99_ms": 5.0, "onset_lateness_p99_ms": 2.0}
 
@@ -97,6 +99,7 @@ class Onsets(NamedTuple):
     lateness: np.ndarray  # where the note landed in JACK's frames, against its deadline's frame (signed)
     placement: np.ndarray  # the cycle the daemon's send reached, against the deadline: the daemon's part
     delivery: np.ndarray  # the cycle the peer got it in, against that one: JACK's part (0, or whole periods)
+    clock_break: np.ndarray  # sent on time, yet its cycle is impossible for that: JACK's clock jumped (bool)
 
 
 def _pair(sent: list[SentNote], captured: list[tuple[int, int, int, int]]) -> list[tuple[int, int]]:
@@ -129,7 +132,8 @@ def _peer_offsets(offsets: np.ndarray, neighbours: int = PEER_WINDOW) -> np.ndar
     return out
 
 
-def onset_lateness(captured: list[tuple[int, int, int, int]], sent: list[SentNote], rate: int = RATE) -> Onsets:
+def onset_lateness(captured: list[tuple[int, int, int, int]], sent: list[SentNote], rate: int = RATE,
+                   period: int = PERIOD) -> Onsets:
     """Where each note-on landed at the JACK peer, in JACK's own frames, against its deadline.
 
     ``captured``: the peer's (frame, channel, pitch, velocity) note-ons; ``sent``: the scheduler's log,
@@ -141,24 +145,38 @@ def onset_lateness(captured: list[tuple[int, int, int, int]], sent: list[SentNot
     carried them (``_peer_offsets``). A note the server held back (an xrun, a stalled driver) lands
     cycles later than that, and its delivery says by how much. Lateness is signed: a note aligned to
     the cycle nearest its deadline may land up to half a period early.
+
+    When the server's cycles stall (JACK's dummy driver on a busy VM), its frame clock falls behind the
+    wall clock, and a note sent on time during the stall lands many periods off its deadline's frame,
+    which was read before the jump. Such notes are marked ``clock_break``: where they belong in JACK's
+    timeline is unknown, and the daemon sent them on time.
     """
-    rows = [(sent[i].deadline, sent[i].deadline_frame, sent[i].cycle_frame, frame)
-            for i, frame in _pair(sent, sorted(captured, key=lambda e: e[0])) if sent[i].cycle_frame >= 0]
+    rows = [(n.deadline, n.sent_at - n.due_at, n.deadline_frame, n.cycle_frame, frame)
+            for n, frame in ((sent[i], frame) for i, frame in _pair(sent, sorted(captured, key=lambda e: e[0])))
+            if n.cycle_frame >= 0]
     if len(rows) < 20:
         return Onsets(*(np.empty(0) for _ in Onsets._fields))
-    deadline, deadline_frame, cycle_frame, peer_frame = (np.array(c) for c in zip(*rows))
+    deadline, send_late, deadline_frame, cycle_frame, peer_frame = (np.array(c) for c in zip(*rows))
     landed = (peer_frame.astype(np.int64) - _peer_offsets((peer_frame.astype(np.int64) - cycle_frame) % (1 << 32))) % (1 << 32)
-    return Onsets(deadline.astype(np.float64), _frame_difference(landed, deadline_frame) / rate,
-                  _frame_difference(cycle_frame, deadline_frame) / rate, _frame_difference(landed, cycle_frame) / rate)
+    placement = _frame_difference(cycle_frame, deadline_frame)
+    # a send at most half a period late reaches a cycle from half a period before its deadline (aligned)
+    # to one and a half after (sent at the deadline); the server's estimate of its clock wobbles by a few
+    # frames between reads, so only a cycle a whole period beyond that means the clock jumped
+    clock_break = (send_late <= period / 2 / rate) & ((placement < -1.5 * period) | (placement > 2.5 * period))
+    return Onsets(deadline.astype(np.float64), _frame_difference(landed, deadline_frame) / rate, placement / rate,
+                  _frame_difference(landed, cycle_frame) / rate, clock_break)
 
 
 def peer_figures(onsets: Onsets) -> dict[str, Any]:
-    """Onset lateness (signed, with its earliest), its absolute error, and the daemon's and JACK's parts."""
-    late = onsets.lateness
+    """Onset lateness (signed, with its earliest), its absolute error, and the daemon's and JACK's parts,
+    of the notes away from a break in JACK's clock; those are counted, and the error given with them."""
+    kept = ~onsets.clock_break.astype(bool)
+    late = onsets.lateness[kept]
     return {"onset_lateness": {**percentiles(late), **({"min_ms": round(float(late.min()) * 1e3, 3)} if late.size else {})},
-            "onset_error": percentiles(np.abs(late)), "placement": percentiles(onsets.placement),
-            "jack_delivery": percentiles(onsets.delivery),
-            "held_back_by_jack": int((onsets.delivery > 0).sum())}
+            "onset_error": percentiles(np.abs(late)), "placement": percentiles(onsets.placement[kept]),
+            "jack_delivery": percentiles(onsets.delivery[kept]),
+            "held_back_by_jack": int((onsets.delivery[kept] > 0).sum()),
+            "at_jack_clock_break": int((~kept).sum()), "onset_error_all_notes": percentiles(np.abs(onsets.lateness))}
 
 
 def _flood(port: int, rate: float, axes: tuple[str, ...], stop: Any, sent: Any) -> None:
@@ -201,9 +219,15 @@ class _Flood:
         self._proc.join(timeout=5)
 
 
-def _phase(onsets: Onsets, lo: float, hi: float) -> dict[str, Any]:
-    window = (onsets.deadline >= lo) & (onsets.deadline < hi)
-    return peer_figures(Onsets(*(column[window] for column in onsets)))
+def _in(times: np.ndarray, windows: list[tuple[float, float]]) -> np.ndarray:
+    return np.any([(times >= lo) & (times < hi) for lo, hi in windows], axis=0)
+
+
+def _phase(onsets: Onsets, sent: list[SentNote], windows: list[tuple[float, float]]) -> dict[str, Any]:
+    """Figures of the notes due within ``windows``."""
+    chosen = _in(onsets.deadline, windows)
+    send = [n.sent_at - n.due_at for n, keep in zip(sent, _in(np.array([n.deadline for n in sent]), windows)) if keep]
+    return {**peer_figures(Onsets(*(column[chosen] for column in onsets))), "send_lateness": percentiles(send)}
 
 
 def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
@@ -218,14 +242,17 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
     tmp = Path(tempfile.mkdtemp(prefix="coevo-bench-"))
     server = None if jack_ports() else JackServer(f"coevo-bench-server-{os.getpid()}", tmp / "jackd.log")
     os.environ["MIDO_BACKEND"] = "mido.backends.rtmidi/UNIX_JACK"
-    xruns = server.xruns if server is not None else lambda: None  # unknown on a server someone else started
+    def stalls() -> tuple[int, int] | None:  # xruns, late driver cycles; unknown on a server someone else started
+        return None if server is None else (server.xruns(), server.late_cycles())
+
     bars = 2
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "model": str(path), "targets": TARGETS, "seconds_per_phase": seconds,
         "jack": {"rate": RATE, "period": PERIOD, "realtime": bool(server.realtime) if server else None},
     }
-    phases: dict[str, tuple[float, float, int | None]] = {}  # name: (from, to, xruns)
+    windows: dict[str, list[tuple[float, float]]] = {"baseline": [], "loaded": [], "unaligned": []}
+    stall_counts: dict[str, np.ndarray | None] = {name: np.zeros(2, dtype=int) for name in windows}
     try:
         print("inference (one phrase of %d bars) ..." % bars, flush=True)
         results["inference"] = _inference(path, bars)
@@ -237,30 +264,34 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
             raise CoevoError("the daemon could not read JACK's cycle clock (see the log above)")
         dump = MidiDump(f"{cfg.midi_client}:coevo out", f"coevo-bench-dump-{os.getpid()}")
 
-        def take(name: str, what: str) -> None:
-            print(f"timing, {what} ({seconds:g} s) ...", flush=True)
-            t0, x0 = time.monotonic(), xruns()
-            time.sleep(seconds)
-            x1 = xruns()
-            phases[name] = (t0, time.monotonic(), None if x0 is None or x1 is None else x1 - x0)
+        def take(name: str, length: float) -> None:
+            daemon.scheduler.cycle_align = name != "unaligned"
+            t0, before = time.monotonic(), stalls()
+            time.sleep(length)
+            after, count = stalls(), stall_counts[name]
+            windows[name].append((t0, time.monotonic()))
+            stall_counts[name] = None if before is None or after is None or count is None \
+                else count + np.subtract(after, before)
 
         flood: _Flood | None = None
         try:
             time.sleep(2.5)  # count-in and first phrase
-            take("baseline", "no OSC load")
+            print(f"timing, no OSC load ({seconds:g} s) ...", flush=True)
+            take("baseline", seconds)
             flood = _Flood(daemon.osc.address[1], 200.0, daemon.state.axis_names)
             flood.start()
-            while flood.sent == 0 and time.monotonic() < phases["baseline"][1] + 30:  # the sender process starts up
+            while flood.sent == 0 and time.monotonic() < windows["baseline"][0][1] + 30:  # the sender starts up
                 time.sleep(0.01)
             time.sleep(0.5)
             daemon.ready_latency.clear()
-            sent_at_b0 = flood.sent
-            take("loaded", "OSC feedback at 200 messages/s")
-            osc_rate = (flood.sent - sent_at_b0) / (phases["loaded"][1] - phases["loaded"][0])
+            print(f"timing, OSC feedback at 200 messages/s, cycle alignment on and off in turns of "
+                  f"{ALTERNATE_S:g} s ({2 * seconds:g} s) ...", flush=True)
+            t0, sent_at_t0 = time.monotonic(), flood.sent
+            for _ in range(max(1, round(seconds / ALTERNATE_S))):
+                take("loaded", ALTERNATE_S)
+                take("unaligned", ALTERNATE_S)
+            osc_rate = (flood.sent - sent_at_t0) / (time.monotonic() - t0)
             ready = list(daemon.ready_latency)
-            daemon.scheduler.cycle_align = False
-            time.sleep(0.1)
-            take("unaligned", "OSC feedback at 200 messages/s, cycle alignment off")
             daemon.scheduler.cycle_align = True
             flood.stop()
             time.sleep(1.0)
@@ -271,9 +302,10 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
             daemon.stop()
             dump.close()
         onsets = onset_lateness(dump.note_ons(), sent)
-        for name, (lo, hi, x) in phases.items():
-            results[name] = {**_phase(onsets, lo, hi), "jack_xruns": x,
-                             "send_lateness": percentiles([n.sent_at - n.due_at for n in sent if lo <= n.deadline < hi])}
+        for name, spans in windows.items():
+            count = stall_counts[name]
+            results[name] = {**_phase(onsets, sent, spans), "jack_xruns": None if count is None else int(count[0]),
+                             "jack_late_cycles": None if count is None else int(count[1])}
         results["loaded"].update(osc_messages=flood.sent if flood else 0, osc_rate_per_s=round(osc_rate, 1),
                                  phrase_ready=percentiles(ready))
     finally:
@@ -310,6 +342,11 @@ def _print(results: dict[str, Any]) -> None:
                                               for phase, what in phases))
     print("notes JACK held back past their cycle: " + ", ".join(f"{what} {results[phase]['held_back_by_jack']}"
                                                           for phase, what in phases))
+    print("notes sent on time across a jump of JACK's clock (left out above): " + ", ".join(
+        f"{what} {results[phase]['at_jack_clock_break']} (error with them p99 "
+        f"{results[phase]['onset_error_all_notes'].get('p99_ms', '-')} ms)" for phase, what in phases))
     if results["jack"]["realtime"] is not None:
         print("JACK xruns (a client missed its cycle; JACK drops that cycle's MIDI): " +
               ", ".join(f"{what} {results[phase]['jack_xruns']}" for phase, what in phases))
+        print("JACK driver cycles that woke late (its frame clock then jumps): " +
+              ", ".join(f"{what} {results[phase]['jack_late_cycles']}" for phase, what in phases))

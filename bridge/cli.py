@@ -531,7 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_replay)
     p = sub.add_parser("bench", help="benchmarks that print figures and write JSON",
                        description="live: feedback -> phrase ready latency, MIDI onset lateness at a JACK peer "
-                                   "under 200 OSC messages/s, torch vs onnxruntime inference. Starts a JACK "
+                                   "(in JACK's frames) without load and under 200 OSC messages/s, with JACK cycle "
+                                   "alignment on and off in turns, torch vs onnxruntime inference. Starts a JACK "
                                    "dummy server if none runs; needs jackd, jack_midi_dump and torch.\n"
                                    "generate: 4-bar clips per second of `coevo generate` (batched) against one clip "
                                    "per model call, and MIDI files per second.\n"

@@ -49,6 +49,12 @@ class JackServer:
         drops the MIDI that client wrote or was to read in that cycle)."""
         return self.log_path.read_text(errors="replace").count("JackEngine::XRun")
 
+    def late_cycles(self) -> int:
+        """How many times so far the driver woke too late for its cycle (the dummy driver on a busy
+        machine); the server then restarts its timing from that moment, and its frame clock jumps
+        against the wall clock."""
+        return self.log_path.read_text(errors="replace").count("JackTimedDriver::Process XRun")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

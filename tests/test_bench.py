@@ -97,3 +97,14 @@ def test_frames_wrap_at_32_bits() -> None:
     assert nearest_cycle(20, (1 << 32) - 64, 64) == 0  # 20 frames after the cycle starting at 0
     assert nearest_cycle(40, (1 << 32) - 64, 64) == 64
     assert nearest_cycle((1 << 32) - 40, 0, 64) == (1 << 32) - 64
+
+
+def test_notes_sent_on_time_across_a_jump_of_jacks_clock_are_counted_apart() -> None:
+    """A stalled server: four notes sent on time find the cycle before the stall current and land 15 ms
+    before their deadline's frame, which the server's clock gave before it fell behind."""
+    sent = [n._replace(cycle_frame=(n.cycle_frame - 720) % (1 << 32)) if 100 <= k < 104 else n
+            for k, n in enumerate(_take(align=True))]
+    figures = peer_figures(onset_lateness(_capture(sent), sent))
+    assert figures["at_jack_clock_break"] == 4
+    assert figures["onset_error"]["max_ms"] <= round(PERIOD / 2 / RATE * 1e3, 3)
+    assert figures["onset_error_all_notes"]["max_ms"] > 14.0

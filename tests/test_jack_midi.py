@@ -84,55 +84,64 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
     by_beat = {round(daemon.transport.beat_at(n.deadline) * 4) / 4 for n in sent}
     assert {b for b, _, _ in want} <= by_beat
     # ... and arrived on its sixteenth at the peer, in JACK's frames, as `coevo bench live` measures.
-    # Precision is the benchmark's job (the dummy driver on a shared VM stalls cycles for tens of ms);
-    # here a note must not land nearer another sixteenth than its own (half a sixteenth: 31 ms at 240
-    # BPM), and the daemon must send on time
+    # Precision is the benchmark's job (the dummy driver on a shared VM stalls cycles for tens of ms,
+    # and its frame clock then jumps: the notes sent on time across the jump are counted apart); here a
+    # note must not land nearer another sixteenth than its own (half a sixteenth: 31 ms at 240 BPM),
+    # and the daemon must send on time
     onsets = onset_lateness(dump.note_ons(), sent)
     assert len(onsets.lateness) >= len(want) - missing
     half_sixteenth = 60.0 / bpm / 8
-    off = np.abs(onsets.lateness) >= half_sixteenth
+    off = (np.abs(onsets.lateness) >= half_sixteenth) & ~onsets.clock_break
     assert off.mean() <= 0.05, (f"only {1 - off.mean():.0%} of {len(off)} onsets within half a sixteenth at the peer "
                                 f"(lateness p50 {np.median(onsets.lateness) * 1e3:.1f} ms, max "
                                 f"{onsets.lateness.max() * 1e3:.1f} ms; the daemon's part up to "
                                 f"{onsets.placement[off].max() * 1e3:.1f} ms, JACK's {onsets.delivery[off].min() * 1e3:.1f} "
-                                f"to {onsets.delivery[off].max() * 1e3:.1f} ms)")
+                                f"to {onsets.delivery[off].max() * 1e3:.1f} ms; {onsets.clock_break.sum()} across a jump "
+                                f"of JACK's clock)")
     lateness = sorted(n.sent_at - n.due_at for n in sent)
     assert lateness[0] > -0.001 and lateness[len(lateness) // 2] < 0.002  # never early, on time (bench: p99 < 1 ms)
 
 
 def test_notes_land_in_the_jack_cycle_nearest_their_deadline(jack_midi: JackServer, make_daemon) -> None:
-    """Cycle alignment against sending at the deadline, in one take: aligned, a note lands within half a
-    period of its deadline either way; sent at its deadline, it lands up to a period late."""
+    """Cycle alignment against sending at the deadline, in one take: aligned, a note goes out to land
+    within half a period of its deadline either way, and lands there; sent at its deadline, it lands up
+    to a period late. Each onset time counts once (a chord's notes share it)."""
     daemon, _ = make_daemon(bpm=240.0, density=0.6)
     assert daemon.cycle_clock is not None and daemon.scheduler.cycle_align
     half = daemon.cycle_clock.period / 2 / daemon.cycle_clock.rate
     dump = MidiDump("coevo:coevo out", "coevo-test-dump-align")
     try:
-        time.sleep(1.5)  # count-in
-        t0 = time.monotonic()
+        time.sleep(2.5)  # count-in, and the server's clock settles after the new connection
+        t0, stalls = time.monotonic(), jack_midi.xruns() + jack_midi.late_cycles()
         time.sleep(3.0)
         daemon.scheduler.cycle_align = False
         t1 = time.monotonic()
         time.sleep(3.0)
         t2 = time.monotonic()
+        stalls = jack_midi.xruns() + jack_midi.late_cycles() - stalls
         sent = list(daemon.scheduler.sent_log)
     finally:
         dump.close()
-    onsets = onset_lateness(dump.note_ons(), sent)
-    aligned = (onsets.deadline >= t0) & (onsets.deadline < t1)
-    at_deadline = (onsets.deadline >= t1 + 0.1) & (onsets.deadline < t2)
-    assert aligned.sum() >= 20 and at_deadline.sum() >= 20
     # every note-on was due half a period before the cycle nearest its deadline, or at its deadline
     early = np.array([n.deadline - n.due_at for n in sent if t0 <= n.deadline < t1])
     assert np.all((early >= -5e-5) & (early <= 2 * half + 5e-5))  # to the server's clock estimate, in µs
     assert np.all([n.due_at == n.deadline for n in sent if t1 + 0.1 <= n.deadline < t2])
+    onsets = onset_lateness(dump.note_ons(), sent)
+    first = np.r_[True, np.diff(onsets.deadline) != 0]  # the first note of each onset time
+    aligned = first & (onsets.deadline >= t0) & (onsets.deadline < t1)
+    at_deadline = first & (onsets.deadline >= t1 + 0.1) & (onsets.deadline < t2)
+    assert aligned.sum() >= 12 and at_deadline.sum() >= 12
     within = np.abs(onsets.lateness) <= half + 1.5 / 48000  # a frame of rounding either way
-    # a shared VM's xruns, and the last notes of a large chord (each send takes tens of µs), can miss
-    # their cycle; sent at the deadline, most notes land outside half a period (about 60%)
-    assert within[aligned].mean() >= 0.75, f"only {within[aligned].mean():.0%} of aligned notes within half a period"
-    assert (onsets.lateness[aligned] < 0).any()  # nearest, not next: some land before their deadline
-    assert np.median(np.abs(onsets.lateness[aligned])) < np.median(onsets.lateness[at_deadline])
-    assert within[at_deadline].mean() < within[aligned].mean()
+    share, share_at_deadline = within[aligned].mean(), within[at_deadline].mean()
+    detail = (f"lateness (frames) aligned {np.round(onsets.lateness[aligned] * 48000).astype(int).tolist()}, at the "
+              f"deadline {np.round(onsets.lateness[at_deadline] * 48000).astype(int).tolist()}; JACK stalled {stalls} "
+              f"times in the take")
+    # a stall of the dummy driver on a shared VM makes the server's clock jump and moves the notes around
+    # it; without one, an aligned onset lands within half a period, and sent at its deadline about 40% do
+    assert share >= (0.9 if stalls == 0 else 0.6), f"{share:.0%} of aligned onsets within half a period; {detail}"
+    assert share > share_at_deadline, detail
+    assert (onsets.lateness[aligned] < 0).any(), detail  # nearest, not next: some land before their deadline
+    assert np.median(np.abs(onsets.lateness[aligned])) < np.median(onsets.lateness[at_deadline]), detail
 
 
 def test_cycle_alignment_can_be_turned_off(jack_midi: JackServer, make_daemon) -> None:
