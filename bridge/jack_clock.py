@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _WRAP = 1 << 32
 _NO_START_SERVER = 0x01  # JackNoStartServer: never start a server as a side effect
 _SHUTDOWN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_KEEP_WITHIN_S = 0.005  # a cycle chosen this close to its deadline is kept (the scheduler decides 1.5 ms ahead)
 
 
 def frame_difference(a: int, b: int) -> int:
@@ -115,8 +116,8 @@ class JackClock:
     def send_time(self, deadline: float) -> float:
         """When to send a note due at ``deadline`` (monotonic s) so that it lands in the cycle that
         starts nearest the deadline: the middle of the cycle before that one. ``deadline`` itself
-        when the server's timer gives no sane answer (not running yet, or gone). The same deadline
-        asked again gets the same answer."""
+        when the server's timer gives no sane answer (not running yet, or gone). Once the deadline is
+        near, the same deadline asked again gets the same answer."""
         with self._lock:
             if not self._alive:
                 return deadline
@@ -127,12 +128,13 @@ class JackClock:
             period, rate = lib.jack_get_buffer_size(client), lib.jack_get_sample_rate(client)
             start = nearest_cycle(lib.jack_time_to_frames(client, us), lib.jack_last_frame_time(client), period)
             start_at = lib.jack_frames_to_time(client, start) / 1e6 + mono_minus_jack
-        send = start_at - period / rate / 2
-        if not (rate and abs(send - deadline) <= 1.5 * period / rate):
-            return deadline
-        if len(self._planned) >= 256:
-            self._planned.clear()
-        self._planned[deadline] = send
+            send = start_at - period / rate / 2
+            if not (rate and abs(send - deadline) <= 1.5 * period / rate):
+                return deadline
+            if deadline - time.monotonic() < _KEEP_WITHIN_S:  # further ahead, the cycles may yet move (an xrun)
+                if len(self._planned) >= 256:
+                    self._planned.clear()
+                self._planned[deadline] = send
         return send
 
     def frames(self, deadline: float) -> tuple[int, int]:

@@ -141,7 +141,6 @@ def test_notes_land_in_the_jack_cycle_nearest_their_deadline(jack_midi: JackServ
     assert share >= (0.9 if stalls == 0 else 0.6), f"{share:.0%} of aligned onsets within half a period; {detail}"
     assert share > share_at_deadline, detail
     assert (onsets.lateness[aligned] < 0).any(), detail  # nearest, not next: some land before their deadline
-    assert np.median(np.abs(onsets.lateness[aligned])) < np.median(onsets.lateness[at_deadline]), detail
 
 
 def test_cycle_alignment_can_be_turned_off(jack_midi: JackServer, make_daemon) -> None:
@@ -157,7 +156,7 @@ def test_cycle_alignment_can_be_turned_off(jack_midi: JackServer, make_daemon) -
 def test_the_cycle_clock_needs_a_jack_server(jack_midi: JackServer, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = JackClock("coevo-test-clock")
     try:
-        deadline = time.monotonic() + 0.05
+        deadline = time.monotonic() + 0.003  # as near as the scheduler decides
         send = clock.send_time(deadline)
         assert -clock.period / clock.rate - 1e-4 <= send - deadline <= 1e-4
         assert clock.send_time(deadline) == send  # asked again as it comes due: the same cycle
