@@ -8,12 +8,12 @@ then lands within half a period of its deadline, early or late, and a send up to
 its time still lands in that same cycle, so the daemon's own send jitter no longer reaches the synth.
 
 The clock is a JACK client of its own with no ports (rtmidi does not share its client), opened only
-to read the server's frame timer: ``jack_last_frame_time``, ``jack_frames_to_time`` and
-``jack_time_to_frames``, which libjack serves from shared memory to any thread. JACK keeps time in
-microseconds of CLOCK_MONOTONIC_RAW; the daemon's deadlines are in ``time.monotonic()`` seconds, so
-every conversion reads both clocks at once rather than trusting a fixed offset (they drift apart by
-the NTP slew). Frames are 32-bit and wrap after about a day at 48 kHz: differences are taken modulo
-2**32.
+to read the server's frame timer, which libjack serves from shared memory to any thread: the first
+frame of the current cycle (``jack_last_frame_time``) and how long ago that cycle woke
+(``jack_frames_since_cycle_start``). Later cycles follow a period apart. The server's smoothed
+estimate of its cycles (``jack_frames_to_time``) is not used: after the dummy driver stalls it can be
+off by a period for seconds, and every note would then miss its cycle. Frames are 32-bit and wrap
+after about a day at 48 kHz: differences are taken modulo 2**32.
 """
 
 from __future__ import annotations
@@ -62,15 +62,10 @@ def _libjack() -> tuple[Any, Any]:
     lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
     lib.jack_client_close.argtypes = [client]
     lib.jack_on_shutdown.argtypes = [client, _SHUTDOWN, ctypes.c_void_p]
-    timer.jack_get_time.restype = ctypes.c_uint64
-    timer.jack_get_time.argtypes = []
-    for fn in (timer.jack_last_frame_time, timer.jack_get_buffer_size, timer.jack_get_sample_rate):
+    for fn in (timer.jack_last_frame_time, timer.jack_frames_since_cycle_start, timer.jack_get_buffer_size,
+               timer.jack_get_sample_rate):
         fn.restype = ctypes.c_uint32
         fn.argtypes = [client]
-    timer.jack_frames_to_time.restype = ctypes.c_uint64
-    timer.jack_frames_to_time.argtypes = [client, ctypes.c_uint32]
-    timer.jack_time_to_frames.restype = ctypes.c_uint32
-    timer.jack_time_to_frames.argtypes = [client, ctypes.c_uint64]
     return lib, timer
 
 
@@ -107,11 +102,18 @@ class JackClock:
     def rate(self) -> int:
         return int(self._timer.jack_get_sample_rate(self._client))
 
-    def _jack_us(self, t: float) -> tuple[int, float]:
-        """JACK's clock (µs) at monotonic time ``t``, and the monotonic time it was read at."""
-        mono = time.monotonic()
-        now = int(self._timer.jack_get_time())
-        return now + round((t - mono) * 1e6), mono - now / 1e6
+    def _cycle(self) -> tuple[float, int, int, int]:
+        """(monotonic time the current cycle woke, its first frame, frames per cycle, rate). The wake-up is
+        the server's own, not its smoothed estimate, which after a stall of the driver can be off by a
+        period for seconds; the two reads are repeated when a cycle starts between them."""
+        timer, client = self._timer, self._client
+        while True:
+            frame = timer.jack_last_frame_time(client)
+            since, now = timer.jack_frames_since_cycle_start(client), time.monotonic()
+            if timer.jack_last_frame_time(client) == frame:
+                break
+        rate = timer.jack_get_sample_rate(client)
+        return now - since / rate, frame, timer.jack_get_buffer_size(client), rate
 
     def send_time(self, deadline: float) -> float:
         """When to send a note due at ``deadline`` (monotonic s) so that it lands in the cycle that
@@ -123,14 +125,11 @@ class JackClock:
                 return deadline
             if deadline in self._planned:  # asked again as it comes due: keep the cycle chosen
                 return self._planned[deadline]
-            lib, client = self._timer, self._client
-            us, mono_minus_jack = self._jack_us(deadline)
-            period, rate = lib.jack_get_buffer_size(client), lib.jack_get_sample_rate(client)
-            start = nearest_cycle(lib.jack_time_to_frames(client, us), lib.jack_last_frame_time(client), period)
-            start_at = lib.jack_frames_to_time(client, start) / 1e6 + mono_minus_jack
-            send = start_at - period / rate / 2
-            if not (rate and abs(send - deadline) <= 1.5 * period / rate):
+            woke, _, period, rate = self._cycle()
+            if not rate or not period:
                 return deadline
+            cycle_s = period / rate
+            send = woke + (round((deadline - woke) / cycle_s) - 0.5) * cycle_s
             if deadline - time.monotonic() < _KEEP_WITHIN_S:  # further ahead, the cycles may yet move (an xrun)
                 if len(self._planned) >= 256:
                     self._planned.clear()
@@ -144,9 +143,8 @@ class JackClock:
         with self._lock:
             if not self._alive:
                 return -1, -1
-            lib, client = self._timer, self._client
-            frame = lib.jack_time_to_frames(client, self._jack_us(deadline)[0])
-            return int(frame), (lib.jack_last_frame_time(client) + lib.jack_get_buffer_size(client)) % _WRAP
+            woke, frame, period, rate = self._cycle()
+            return (frame + round((deadline - woke) * rate)) % _WRAP, (frame + period) % _WRAP
 
     def _shutdown(self, _arg: Any) -> None:
         self._alive = False  # no lock: libjack's thread must not wait on the timing thread
