@@ -32,6 +32,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from bridge.config import Config
 from bridge.errors import CoevoError
 from bridge.generation import resolve_model_path
+from bridge.jack_clock import frame_difference
 from bridge.jack_tools import PERIOD, RATE, JackServer, MidiDump, jack_ports
 from bridge.scheduler import SentNote
 
@@ -114,10 +115,6 @@ def _pair(sent: list[SentNote], captured: list[tuple[int, int, int, int]]) -> li
     return pairs
 
 
-def _frame_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a - b + (1 << 31)) % (1 << 32) - (1 << 31)  # 32-bit JACK frames, wrapping
-
-
 def _peer_offsets(offsets: np.ndarray, neighbours: int = PEER_WINDOW) -> np.ndarray:
     """The peer's frame offset at each note: the note's own (peer frame - expected cycle) where at least a
     third of its neighbours share it, else the commonest among them. jack_midi_dump counts the cycles
@@ -158,13 +155,13 @@ def onset_lateness(captured: list[tuple[int, int, int, int]], sent: list[SentNot
         return Onsets(*(np.empty(0) for _ in Onsets._fields))
     deadline, send_late, deadline_frame, cycle_frame, peer_frame = (np.array(c) for c in zip(*rows))
     landed = (peer_frame.astype(np.int64) - _peer_offsets((peer_frame.astype(np.int64) - cycle_frame) % (1 << 32))) % (1 << 32)
-    placement = _frame_difference(cycle_frame, deadline_frame)
+    placement = frame_difference(cycle_frame, deadline_frame)
     # a send at most half a period late reaches a cycle from half a period before its deadline (aligned)
     # to one and a half after (sent at the deadline); the server's estimate of its clock wobbles by a few
     # frames between reads, so only a cycle a whole period beyond that means the clock jumped
     clock_break = (send_late <= period / 2 / rate) & ((placement < -1.5 * period) | (placement > 2.5 * period))
-    return Onsets(deadline.astype(np.float64), _frame_difference(landed, deadline_frame) / rate, placement / rate,
-                  _frame_difference(landed, cycle_frame) / rate, clock_break)
+    return Onsets(deadline.astype(np.float64), frame_difference(landed, deadline_frame) / rate, placement / rate,
+                  frame_difference(landed, cycle_frame) / rate, clock_break)
 
 
 def peer_figures(onsets: Onsets) -> dict[str, Any]:

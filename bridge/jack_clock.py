@@ -27,7 +27,7 @@ from typing import Any
 
 from bridge.errors import PortError
 
-__all__ = ["JackClock", "nearest_cycle", "frame_difference"]
+__all__ = ["JackClock", "frame_difference"]
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,10 @@ _SHUTDOWN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _KEEP_WITHIN_S = 0.005  # a cycle chosen this close to its deadline is kept (the scheduler decides 1.5 ms ahead)
 
 
-def frame_difference(a: int, b: int) -> int:
-    """``a - b`` in frames, for 32-bit JACK frame counts that may have wrapped between them."""
+def frame_difference(a: Any, b: Any) -> Any:
+    """``a - b`` in frames, for 32-bit JACK frame counts that may have wrapped between them (ints, or
+    numpy arrays of int64)."""
     return (a - b + (_WRAP >> 1)) % _WRAP - (_WRAP >> 1)
-
-
-def nearest_cycle(frame: int, cycle_start: int, period: int) -> int:
-    """The first frame of the cycle that starts nearest ``frame``, given any cycle's first frame."""
-    k = round(frame_difference(frame, cycle_start) / period)
-    return (cycle_start + k * period) % _WRAP
 
 
 def _libjack() -> tuple[Any, Any]:
