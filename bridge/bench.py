@@ -153,14 +153,16 @@ def onset_lateness(captured: list[tuple[int, int, int, int]], sent: list[SentNot
             if n.cycle_frame >= 0]
     if len(rows) < 20:
         return Onsets(*(np.empty(0) for _ in Onsets._fields))
-    deadline, send_late, deadline_frame, cycle_frame, peer_frame = (np.array(c) for c in zip(*rows))
-    landed = (peer_frame.astype(np.int64) - _peer_offsets((peer_frame.astype(np.int64) - cycle_frame) % (1 << 32))) % (1 << 32)
+    columns = list(zip(*rows))
+    deadline, send_late = (np.array(c, dtype=np.float64) for c in columns[:2])
+    deadline_frame, cycle_frame, peer_frame = (np.array(c, dtype=np.int64) for c in columns[2:])
+    landed = peer_frame - _peer_offsets(frame_difference(peer_frame, cycle_frame))
     placement = frame_difference(cycle_frame, deadline_frame)
     # a send at most half a period late reaches a cycle from half a period before its deadline (aligned)
-    # to one and a half after (sent at the deadline); the server's estimate of its clock wobbles by a few
-    # frames between reads, so only a cycle a whole period beyond that means the clock jumped
+    # to one and a half after (sent at the deadline); a reading of the cycle's wake-up jitters by a few
+    # frames, so only a cycle a whole period beyond that means the clock jumped
     clock_break = (send_late <= period / 2 / rate) & ((placement < -1.5 * period) | (placement > 2.5 * period))
-    return Onsets(deadline.astype(np.float64), frame_difference(landed, deadline_frame) / rate, placement / rate,
+    return Onsets(deadline, frame_difference(landed, deadline_frame) / rate, placement / rate,
                   frame_difference(landed, cycle_frame) / rate, clock_break)
 
 
@@ -239,8 +241,8 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
     tmp = Path(tempfile.mkdtemp(prefix="coevo-bench-"))
     server = None if jack_ports() else JackServer(f"coevo-bench-server-{os.getpid()}", tmp / "jackd.log")
     os.environ["MIDO_BACKEND"] = "mido.backends.rtmidi/UNIX_JACK"
-    def stalls() -> tuple[int, int] | None:  # xruns, late driver cycles; unknown on a server someone else started
-        return None if server is None else (server.xruns(), server.late_cycles())
+    def stalls() -> np.ndarray:  # xruns, late driver cycles (known only on a server the bench started)
+        return np.array([server.xruns(), server.late_cycles()] if server is not None else [0, 0])
 
     bars = 2
     results: dict[str, Any] = {
@@ -249,7 +251,7 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
         "jack": {"rate": RATE, "period": PERIOD, "realtime": bool(server.realtime) if server else None},
     }
     windows: dict[str, list[tuple[float, float]]] = {"baseline": [], "loaded": [], "unaligned": []}
-    stall_counts: dict[str, np.ndarray | None] = {name: np.zeros(2, dtype=int) for name in windows}
+    stall_counts = {name: np.zeros(2, dtype=int) for name in windows}
     try:
         print("inference (one phrase of %d bars) ..." % bars, flush=True)
         results["inference"] = _inference(path, bars)
@@ -265,10 +267,8 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
             daemon.scheduler.cycle_align = name != "unaligned"
             t0, before = time.monotonic(), stalls()
             time.sleep(length)
-            after, count = stalls(), stall_counts[name]
+            stall_counts[name] += stalls() - before
             windows[name].append((t0, time.monotonic()))
-            stall_counts[name] = None if before is None or after is None or count is None \
-                else count + np.subtract(after, before)
 
         flood: _Flood | None = None
         try:
@@ -300,9 +300,8 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
             dump.close()
         onsets = onset_lateness(dump.note_ons(), sent)
         for name, spans in windows.items():
-            count = stall_counts[name]
-            results[name] = {**_phase(onsets, sent, spans), "jack_xruns": None if count is None else int(count[0]),
-                             "jack_late_cycles": None if count is None else int(count[1])}
+            xruns, late_cycles = (None, None) if server is None else stall_counts[name].tolist()
+            results[name] = {**_phase(onsets, sent, spans), "jack_xruns": xruns, "jack_late_cycles": late_cycles}
         results["loaded"].update(osc_messages=flood.sent if flood else 0, osc_rate_per_s=round(osc_rate, 1),
                                  phrase_ready=percentiles(ready))
     finally:

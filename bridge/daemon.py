@@ -238,8 +238,10 @@ class Daemon:
             log.warning("notes leave at their deadlines, up to one JACK period late: %s", err)
             return None
         self.scheduler.clock, self.scheduler.cycle_align = clock, True
-        log.info("notes land in the JACK cycle nearest their time: within %.2f ms (--no-cycle-align: at the "
-                 "next cycle, up to %.2f ms late)", clock.period / clock.rate / 2 * 1e3, clock.period / clock.rate * 1e3)
+        period, rate = clock.period, clock.rate
+        log.info("notes land in the JACK cycle nearest their time (%d frames at %d Hz): within %.2f ms "
+                 "(--no-cycle-align: at the next cycle, up to %.2f ms late)", period, rate, period / rate / 2 * 1e3,
+                 period / rate * 1e3)
         return clock
 
     def wait(self) -> None:

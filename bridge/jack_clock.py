@@ -76,12 +76,11 @@ class JackClock:
                             "start jackd first")
         self._lock = threading.Lock()  # close() against a reader on the timing thread
         # deadline -> send time already chosen: a deadline near the middle between two cycles would
-        # otherwise flip between them as the server's clock estimate moves while it comes due
+        # otherwise flip between them with the jitter of each reading of the cycle's wake-up
         self._planned: dict[float, float] = {}
         self._alive = True
         self._on_shutdown = _SHUTDOWN(self._shutdown)  # kept: libjack calls it from its own thread
         self._lib.jack_on_shutdown(self._client, self._on_shutdown, None)
-        log.info("JACK cycle clock: %d frames a cycle at %d Hz", self.period, self.rate)
 
     @property
     def alive(self) -> bool:

@@ -47,13 +47,16 @@ class JackServer:
     def xruns(self) -> int:
         """How many times so far a client missed its cycle's deadline (the server logs each; JACK then
         drops the MIDI that client wrote or was to read in that cycle)."""
-        return self.log_path.read_text(errors="replace").count("JackEngine::XRun")
+        return self._logged("JackEngine::XRun")
 
     def late_cycles(self) -> int:
         """How many times so far the driver woke too late for its cycle (the dummy driver on a busy
         machine); the server then restarts its timing from that moment, and its frame clock jumps
         against the wall clock."""
-        return self.log_path.read_text(errors="replace").count("JackTimedDriver::Process XRun")
+        return self._logged("JackTimedDriver::Process XRun")
+
+    def _logged(self, line: str) -> int:
+        return self.log_path.read_text(errors="replace").count(line)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -169,16 +169,16 @@ class Scheduler:
                     self._cond.wait(0.1)
                     continue
                 else:
-                    deadline = self._send_time(self.transport.time_at(self._heap[0].beat))
-                    wait = deadline - time.monotonic()
+                    send_at = self._send_time(self.transport.time_at(self._heap[0].beat))
+                    wait = send_at - time.monotonic()
                     if wait > _SPIN:
                         self._cond.wait(wait - _SPIN)
                         continue
             if not running:
                 self.all_notes_off()
                 continue
-            # one precise sleep (clock_nanosleep) to the deadline: every wake-up has to win the GIL back
-            time.sleep(max(0.0, deadline - time.monotonic()))
+            # one precise sleep (clock_nanosleep) to the send time: every wake-up has to win the GIL back
+            time.sleep(max(0.0, send_at - time.monotonic()))
             self._dispatch_due()
 
     def _send_time(self, deadline: float) -> float:
