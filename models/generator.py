@@ -80,11 +80,20 @@ class PhraseGenerator(nn.Module):
     def map_velocity(self, scale: Sequence[float], shift: Sequence[float]) -> None:
         """Fold ``scale[t] * logit + shift[t]`` on each track's velocity logits into the last convolution;
         the activity (where notes sound) is left exactly as it was."""
+        self._fold(1, scale, shift)
+
+    @torch.no_grad()
+    def shift_activity(self, shift: Sequence[float]) -> None:
+        """Fold ``logit + shift[t]`` on each track's activity logits into the last convolution: a track
+        sounds where its activity passed ``sigmoid(-shift[t])`` before; velocities are left as they were."""
+        self._fold(0, [1.0] * len(shift), shift)
+
+    def _fold(self, channel: int, scale: Sequence[float], shift: Sequence[float]) -> None:
         n_tracks, pitches = len(self.cfg.tracks), self.cfg.pitches
         if len(scale) != n_tracks or len(shift) != n_tracks:
             raise ValueError(f"one scale and one shift per track ({n_tracks}), got {len(scale)} and {len(shift)}")
         weight = self.to_roll.weight.view(2, n_tracks, pitches, -1)
         bias = self.to_roll.bias.view(2, n_tracks, pitches)
         for t, (a, b) in enumerate(zip(scale, shift)):
-            weight[1, t] *= a
-            bias[1, t] = bias[1, t] * a + b
+            weight[channel, t] *= a
+            bias[channel, t] = bias[channel, t] * a + b

@@ -125,7 +125,8 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
         "models": {
             "generator": _entry(gen_path, music_report, "generator", seed, {
                 "config": music_config, "code_names": music_report["code_names"],
-                "velocity_map": music_report.get("velocity_map"),  # None: a run from before the calibration
+                "activity_map": music_report.get("activity_map"),  # None: a run from before these calibrations
+                "velocity_map": music_report.get("velocity_map"),
                 "evaluation": {"features_test_vs_generated": music_report["features_test_vs_generated"],
                                "code_effects": music_report["standardized_slopes"],
                                "steps": music_report["steps"], "eval_music": evaluation}}),

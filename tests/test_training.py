@@ -17,10 +17,10 @@ from models.data import (PITCH_LOW, STEPS, data_root, load_groove, load_pop909, 
 from models.generator import GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
-from models.train_emotion import train_emotion
+from models.train_emotion import cross_validate, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import features
-from models.train_music import MusicConfig, calibrate_velocity, distinct_share, train_music
+from models.train_music import MusicConfig, calibrate_activity, calibrate_velocity, distinct_share, train_music
 
 pytestmark = pytest.mark.slow
 
@@ -126,20 +126,49 @@ def test_distinct_share_tells_a_collapsed_batch() -> None:
     assert distinct_share(torch.cat([varied[:1].repeat(4, 1, 1, 1, 1), varied[1:5]])) == 5 / 8
 
 
-def test_velocity_map_folds_into_the_generator_and_leaves_the_notes() -> None:
+@pytest.mark.parametrize("channel", ["activity", "velocity"])
+def test_logit_maps_fold_into_the_generator_and_leave_the_other_channel(channel: str) -> None:
     torch.manual_seed(0)
     gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
     args = (torch.randn(6, 32), torch.randn(6, 16), torch.rand(6, 2), torch.rand(6, 4))
+    scale, shift = [0.5, 1.0, 2.0, 0.1], [0.3, 0.0, -1.0, 2.0]
     with torch.no_grad():
         logits = gen.logits(*args)
-        roll, _ = gen(*args)
-        gen.map_velocity([0.5, 1.0, 2.0, 0.1], [0.3, 0.0, -1.0, 2.0])
-        mapped_roll, velocity = gen(*args)
-    assert torch.equal(mapped_roll, roll)  # where notes sound is untouched
-    scale, shift = torch.tensor([0.5, 1.0, 2.0, 0.1]).view(1, 4, 1, 1), torch.tensor([0.3, 0.0, -1.0, 2.0]).view(1, 4, 1, 1)
-    assert torch.allclose(velocity, torch.sigmoid(logits[:, 1] * scale + shift), atol=1e-5)
+        before = gen(*args)
+        if channel == "velocity":
+            gen.map_velocity(scale, shift)
+        else:
+            scale = [1.0] * 4
+            gen.shift_activity(shift)
+        after = gen(*args)
+    mapped, kept = (1, 0) if channel == "velocity" else (0, 1)
+    assert torch.equal(after[kept], before[kept])  # where notes sound, or how loud, is untouched
+    a, b = torch.tensor(scale).view(1, 4, 1, 1), torch.tensor(shift).view(1, 4, 1, 1)
+    assert torch.allclose(after[mapped], torch.sigmoid(logits[:, mapped] * a + b), atol=1e-5)
     with pytest.raises(ValueError, match="one scale and one shift per track"):
         gen.map_velocity([1.0], [0.0])
+    with pytest.raises(ValueError, match="one scale and one shift per track"):
+        gen.shift_activity([0.0])
+
+
+def test_calibrated_activity_sounds_as_often_as_the_real_tracks() -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    rng = np.random.default_rng(0)
+    shares = (0.01, 0.05, 0.02, 0.03)
+    real = np.stack([np.where(rng.random((64, 4, 16, 84)) < s, 90, 0) for s in shares[:3]], axis=2).astype(np.uint8)
+    drums = np.where(rng.random((64, 4, 16, 84)) < shares[3], 90, 0).astype(np.uint8)
+    labels = rng.uniform(-1, 1, (32, 2)).astype(np.float32)
+    with torch.no_grad():
+        before, _ = gen(torch.randn(512, 32), torch.randn(512, 16), torch.rand(512, 2), torch.rand(512, 4))
+    assert (before > 0.5).float().mean() > 0.2  # an untrained generator sounds far too much
+    mapping = calibrate_activity(gen, real, drums, labels, seed=0, n=512)
+    assert list(mapping) == ["melody", "accompaniment", "bass", "drums"]
+    with torch.no_grad():  # other latents than the calibration's
+        roll, _ = gen(torch.randn(512, 32), torch.randn(512, 16), torch.rand(512, 2), torch.rand(512, 4))
+    for t, (name, share) in enumerate(zip(mapping, shares)):
+        assert abs(mapping[name]["sounding_real"] - share) < 0.005
+        assert abs(float((roll[:, t] > 0.5).float().mean()) - mapping[name]["sounding_real"]) < 0.3 * share
 
 
 def test_calibrated_velocities_follow_the_real_ones() -> None:
@@ -164,6 +193,18 @@ def test_calibrated_velocities_follow_the_real_ones() -> None:
         assert abs(float(v.median()) - (lo + hi) / 2) < 8 and float(torch.quantile(v, 0.05)) > lo - 10
 
 
+def test_cross_validation_reads_every_phrase_once(tmp_path: Path) -> None:
+    report = cross_validate(tmp_path, folds=3, seed=2, epochs=1, width=8)
+    data = load_vgmidi()
+    assert report["phrases"] == len(data.labels) and report["pieces"] == len(set(data.pieces)) and report["folds"] == 3
+    assert json.loads((tmp_path / "emotion_cv.json").read_text()) == report
+    for key, (low, high) in report["model_minus_hand_ci95"].items():
+        lead = report["model"][key] - report["hand_feature_baseline"][key]
+        assert low - 0.02 <= lead <= high + 0.02 and low < high
+    # two thirds of the phrases are positive in valence, so every fold's majority baseline says positive
+    assert report["majority_baseline"]["valence_sign_acc"] == round(float((data.labels[:, 0] > 0).mean()), 4)
+
+
 def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
     report = train_emotion(run, seed=1, epochs=2, width=8)
@@ -182,7 +223,7 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=20, songs=10, grooves=10, width=16,
                                                                 critic_width=8, batch=8), resume=True)
     assert resumed["steps"] > music["steps"]  # it went on from the checkpoint
-    assert set(resumed["velocity_map"]) == {"melody", "accompaniment", "bass", "drums"}
+    assert set(resumed["velocity_map"]) == set(resumed["activity_map"]) == {"melody", "accompaniment", "bass", "drums"}
     (logged,) = json.loads((run / "music_history.json").read_text())  # one row every 20 steps
     assert logged["step"] == 20 and logged["distinct"] in [k / 8 for k in range(1, 9)]
     encoder = train_encoder(run, EncoderTrainConfig(seed=1, steps=3, batch=4, width=16, songs=10, grooves=10,
@@ -213,6 +254,7 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     summary = manifest["models"]["generator"]["evaluation"]["eval_music"]
     assert summary["segments"] == 16 and len(summary["targets"]) == 4
     assert manifest["models"]["generator"]["velocity_map"] == resumed["velocity_map"]
+    assert manifest["models"]["generator"]["activity_map"] == resumed["activity_map"]
     assert set(summary["velocity"]["model"]) == {"melody", "accompaniment", "bass", "drums"}
     assert (dest / "eval" / "report.md").is_file()
     for kind in ("generator", "emotion", "encoder"):  # each with its fp16 variant for GPUs, parity-checked
