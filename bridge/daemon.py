@@ -134,7 +134,9 @@ class Daemon:
         self.midi = MidiPorts(backend, reason, cfg.midi_out, cfg.midi_in, cfg.midi_client, self._on_midi)
         self.scheduler = Scheduler(self.transport, self.midi.send, lambda i: self.queue.put(_Bar(i)),
                                    lambda p: self.queue.put(_Started(p)))
-        self.cycle_clock: JackClock | None = None  # opened with the ports, on JACK
+        self.jack: JackClock | None = None  # on JACK: the server's clock, which also tells when the server goes
+        self.cycle_clock: JackClock | None = None  # the same clock, when notes are aligned to its cycles
+        self._jack_gone = False  # the server went away, and its ports and clock are closed
         self.follower = MidiClockFollower(self.transport) if cfg.clock == "midi" else None
         self.link = LinkClock(self.transport, cfg.bpm) if cfg.clock == "link" else None
         self.session: Session | None = None
@@ -170,7 +172,7 @@ class Daemon:
             self.web = WebView(self.cfg.visual_host, self.cfg.visual_port)
             self.web.start()
         self.midi.open()
-        self.cycle_clock = self._open_cycle_clock()
+        self._open_jack_clock()
         header = {"model": str(self.generator.path), "model_sha256": self.generator.sha256,
                   "provider": self.generator.provider, "config": asdict(self.cfg)}
         self.session = Session(Path(self.cfg.data_dir), config_to_toml(self.cfg), header)
@@ -221,28 +223,57 @@ class Daemon:
             self.pusher.stop()
         self.osc.stop()
         self.midi.close()
-        if self.cycle_clock is not None:
-            self.cycle_clock.close()
+        if self.jack is not None:
+            self.jack.close()
         if self.session is not None:
             self.session.close()
         log.info("stopped")
 
-    def _open_cycle_clock(self) -> JackClock | None:
-        """On JACK, the server's cycle clock, so notes land in the cycle nearest their time."""
+    def _open_jack_clock(self) -> None:
+        """On JACK, the server's cycle clock: notes land in the cycle nearest their time (``cycle_align``),
+        and when the server goes away, ``_check_jack`` sees it."""
         backend = self.midi.backend
-        if backend is None or backend.api != "UNIX_JACK" or not self.cfg.cycle_align:
-            return None
+        if backend is None or backend.api != "UNIX_JACK":
+            return
         try:
-            clock = JackClock(f"{self.cfg.midi_client} clock")
+            self.jack = JackClock(f"{self.cfg.midi_client} clock")
         except PortError as err:
             log.warning("notes leave at their deadlines, up to one JACK period late: %s", err)
-            return None
-        self.scheduler.clock, self.scheduler.cycle_align = clock, True
-        period, rate = clock.period, clock.rate
+            return
+        if not self.cfg.cycle_align:
+            return
+        self.cycle_clock = self.jack
+        self.scheduler.clock, self.scheduler.cycle_align = self.jack, True
+        period, rate = self.jack.period, self.jack.rate
         log.info("notes land in the JACK cycle nearest their time (%d frames at %d Hz): within %.2f ms "
                  "(--no-cycle-align: at the next cycle, up to %.2f ms late)", period, rate, period / rate / 2 * 1e3,
                  period / rate * 1e3)
-        return clock
+
+    def _check_jack(self) -> None:
+        """Follow the JACK server through a restart. A JACK client does not outlive its server: when the
+        server goes away, close the MIDI ports and the clock at once (libjack frees a dead client itself
+        once the process opens a client on a new server, and closing it after that crashes); then try
+        the server every second and, once one runs, open ports and clock anew. Meanwhile notes go
+        nowhere and the daemon runs on (OSC, clips, journal)."""
+        if self.jack is None or self.jack.alive:
+            return
+        if not self._jack_gone:
+            self._jack_gone = True
+            self.midi.close()
+            self.jack.close()
+            log.warning("the JACK server went away: MIDI is off until one runs again (tried every second)")
+            return
+        try:
+            clock = JackClock(f"{self.cfg.midi_client} clock")
+        except PortError:
+            return  # not back yet
+        self.jack, self._jack_gone = clock, False
+        if self.cycle_clock is not None:
+            self.cycle_clock = self.scheduler.clock = clock
+        self.midi.reopen()
+        log.warning("the JACK server is back: MIDI ports and clock opened anew (%d frames at %d Hz); connections "
+                    "made to the old server are gone, connect coevo's ports again (or let your session manager)",
+                    clock.period, clock.rate)
 
     def wait(self) -> None:
         while not self._stop.wait(0.5):
@@ -280,6 +311,7 @@ class Daemon:
                 self._generate_ahead()
                 if time.monotonic() - last_check > 1.0:
                     last_check = time.monotonic()
+                    self._check_jack()
                     self.midi.check()
             except Exception as err:  # the daemon never stops on input: log, count, go on
                 self.errors.warn("internal", f"{type(err).__name__}: {err}")

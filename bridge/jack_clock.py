@@ -142,7 +142,7 @@ class JackClock:
 
     def _shutdown(self, _arg: Any) -> None:
         self._alive = False  # no lock: libjack's thread must not wait on the timing thread
-        log.warning("the JACK server went away: notes now leave at their deadlines, up to one period late")
+        log.debug("the JACK server went away")  # the daemon says what follows
 
     def close(self) -> None:
         with self._lock:

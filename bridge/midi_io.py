@@ -169,6 +169,14 @@ class MidiPorts:
         except Exception as err:  # the port may vanish again between listing and opening
             log.warning("MIDI %s came back but could not be opened: %s", which, err)
 
+    def reopen(self) -> None:
+        """Open both ports again after ``close`` (a JACK server that went away runs again). A named port
+        that is not there yet is reopened by ``check`` when it returns."""
+        if self.backend is None:
+            return
+        self._reopen(self._open_out, "out")
+        self._reopen(self._open_in, "in")
+
     def close(self) -> None:
         with self._lock:
             out, self.output = self.output, None

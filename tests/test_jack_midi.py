@@ -238,6 +238,45 @@ def test_vanished_output_port_is_reopened_when_it_returns(jack_midi, make_daemon
         synth.close()
 
 
+def test_the_daemon_runs_on_through_a_jack_server_restart(jack_midi, make_daemon, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The JACK server quits under the daemon and starts again: the daemon runs on (OSC events at every
+    bar), then opens its ports and clock anew, and notes reach a peer on the new server."""
+    caplog.set_level(logging.INFO, logger="bridge.daemon")
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_midi.name)  # put back afterwards: JackServer sets its own
+    name = f"coevo-test-restart-{os.getpid()}"
+    server = JackServer(name, tmp_path / "jackd-1.log")
+    daemon, events = make_daemon(bpm=400.0, density=0.9)
+    dump = MidiDump("coevo:coevo out", "coevo-test-restart-dump")
+
+    def wait_for(condition, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return bool(condition())
+
+    try:
+        assert wait_for(dump.note_ons, 5)
+        dump.close()
+        server.stop()  # the server quits
+        assert wait_for(lambda: daemon.jack is not None and not daemon.jack.alive, 5)
+        events.receive(0.05)
+        time.sleep(2.0)  # 5 bars at 400 BPM, the daemon trying the server every second
+        assert daemon._thread.is_alive() and daemon.scheduler._thread.is_alive()
+        assert sum(p == "/coevo/state" for p, _ in events.receive(0.2)) >= 2  # OSC goes on, bar by bar
+        server = JackServer(name, tmp_path / "jackd-2.log")  # and starts again
+        assert wait_for(lambda: "coevo:coevo out" in jack_ports(), 5)
+        assert "the JACK server is back" in caplog.text
+        assert daemon.jack.alive and daemon.scheduler.clock is daemon.jack
+        dump = MidiDump("coevo:coevo out", "coevo-test-restart-dump")
+        assert wait_for(dump.note_ons, 5)
+    finally:
+        dump.close()
+        daemon.stop()
+        server.stop()
+
+
 def test_notes_keep_flowing_while_garbage_arrives(jack_midi, make_daemon) -> None:
     daemon, events = make_daemon(bpm=400.0, density=0.8)
     dump = MidiDump("coevo:coevo out", "coevo-test-dump2")
