@@ -114,8 +114,9 @@ def _fit(data: VGMidi, train: list[int], valid: list[int], seed: int, epochs: in
             opt.step()
         scores = _scores(_predict(model, [data.rolls[i] for i in valid]), data.labels[valid])
         history.append({"epoch": epoch, "loss": loss.item(), **scores})
-        if scores["quadrant_acc"] + 0.5 * (scores["valence_sign_acc"] + scores["arousal_sign_acc"]) > best:
-            best = scores["quadrant_acc"] + 0.5 * (scores["valence_sign_acc"] + scores["arousal_sign_acc"])
+        score = scores["quadrant_acc"] + 0.5 * (scores["valence_sign_acc"] + scores["arousal_sign_acc"])
+        if score > best:
+            best = score
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
     assert best_state is not None
     model.load_state_dict(best_state)
@@ -124,7 +125,7 @@ def _fit(data: VGMidi, train: list[int], valid: list[int], seed: int, epochs: in
 
 def _lead_ci95(lead: np.ndarray, piece: np.ndarray, seed: int) -> dict[str, list[float]]:
     """95% interval of the mean of ``lead`` [n, 3] (model hits minus hand-feature hits) over 2000
-    resamplings of whole pieces (``piece`` [n]: each row's piece)."""
+    resamplings of whole pieces (``piece`` [n]: each row's piece, by index or name)."""
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(piece == k) for k in np.unique(piece)]
     draws = np.stack([lead[np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])].mean(0)
@@ -163,10 +164,9 @@ def cross_validate(out: Path, folds: int = 5, seed: int = 0, epochs: int = 150, 
         hand = HandBaseline.fit([data.rolls[i] for i in train], data.tempos[train], labels[train])
         pred["hand_feature_baseline"][held] = hand.predict([data.rolls[i] for i in held], data.tempos[held])
     lead = sign_hits(pred["model"], labels).astype(float) - sign_hits(pred["hand_feature_baseline"], labels)
-    piece = np.array([names.index(p) for p in data.pieces])
     report = {"folds": folds, "phrases": len(labels), "pieces": len(names),
               **{name: _scores(p, labels) for name, p in pred.items()},
-              "model_minus_hand_ci95": _lead_ci95(lead, piece, seed),
+              "model_minus_hand_ci95": _lead_ci95(lead, np.array(data.pieces), seed),
               "config": {"seed": seed, "epochs": epochs, "width": width, "lr": lr},
               "seconds": round(time.monotonic() - t0, 1)}
     out.mkdir(parents=True, exist_ok=True)
