@@ -70,7 +70,7 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-key-lock", dest="key_lock", action="store_const", const=False, help="let notes leave the key")
     g.add_argument("--no-mood-shaping", dest="mood_shaping", action="store_const", const=False,
                    help="keep the scale and the tempo feel whatever the emotion (default: negative valence "
-                        "plays the key's minor counterpart, low arousal plays in half time)")
+                        "plays the key's minor counterpart, low arousal plays in half time an octave up)")
     g.add_argument("--density", type=float, help="note density 0..1 (default 0.5)")
     g.add_argument("--seed", type=int, help="random seed of the session (default 0)")
     g.add_argument("--data-dir", dest="data_dir", help="where session folders go (default: the user data dir)")
@@ -223,7 +223,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if len(paths) > 5:
         print(f"  ... {paths[-1]}")
     shaped = [f"in {played.played_mode.replace('_', ' ')} (not {mode.replace('_', ' ')})"] if played.played_mode != mode else []
-    shaped += ["in half time"] if played.half_time else []
+    shaped += [f"in half time, {played.lift} semitones up"] if played.half_time else []
     if shaped:
         print(f"mood shaping (valence {played.valence:+.2f}, arousal {played.arousal:+.2f}) played them "
               f"{' and '.join(shaped)}; --no-mood-shaping keeps the key and feel")
@@ -473,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-key-lock", dest="no_key_lock", action="store_true", help="let notes leave the key")
     p.add_argument("--no-mood-shaping", dest="no_mood_shaping", action="store_true",
                    help="keep --key's scale and the tempo feel whatever the mood (default: a negative valence "
-                        "plays the key's minor counterpart, a low arousal plays in half time)")
+                        "plays the key's minor counterpart, a low arousal plays in half time an octave up)")
     p.add_argument("--bpm", type=float, help="tempo written into the files (default 120)")
     p.add_argument("--density", type=float, help="note density 0..1 (default 0.5)")
     p.add_argument("--spread", type=float, help="how far clips vary: 1.0 samples the whole model (default); with "

@@ -73,7 +73,7 @@ class Config:
     humanize: float = 0.08
     density: float = 0.5
     density_cap: int = 12  # notes per bar per track, 0 = no cap
-    mood_shaping: bool = True  # the key lock's scale follows valence; low arousal plays in half time
+    mood_shaping: bool = True  # the key lock's scale follows valence; low arousal plays in half time an octave up
     # output
     data_dir: str = field(default_factory=_default_data_dir)
     write_midi: bool = True

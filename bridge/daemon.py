@@ -98,7 +98,8 @@ class PhraseMaker:
         notes = table.to_notes(contract.tracks, 1)[0]
         return Phrase(phrase_id, bars, notes, [float(x) for x in z], dict(codes), emotion, seed, start_beat,
                       meta={"threshold": round(threshold, 6), "tonic": tonic, "mode": mode,
-                            "played_mode": settings.played_mode, "half_time": settings.half_time})
+                            "played_mode": settings.played_mode, "half_time": settings.half_time,
+                            "lift": settings.lift})
 
 
 class Daemon:

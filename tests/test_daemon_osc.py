@@ -64,7 +64,7 @@ def test_mood_changes_state_at_the_next_bar_line(make_daemon, peer) -> None:
     assert (state[4], state[5], state[8]) == ("C", "major", "harmonic_minor")  # what is set, and what plays
 
 
-def test_a_sad_mood_is_played_in_harmonic_minor_and_half_time(make_daemon, peer) -> None:
+def test_a_sad_mood_is_played_in_harmonic_minor_in_half_time_an_octave_up(make_daemon, peer) -> None:
     daemon, events = make_daemon(apply="now", density=0.8)
     peer.send(target(daemon), "/coevo/mood", "sad")
     begin = events.wait_for("/coevo/phrase/begin", timeout=8,
@@ -72,6 +72,7 @@ def test_a_sad_mood_is_played_in_harmonic_minor_and_half_time(make_daemon, peer)
     phrase = daemon.recent[begin[0]]
     pitched = [n for n in phrase.notes if n.track != "drums"]
     assert phrase.meta["played_mode"] == "harmonic_minor" and phrase.meta["half_time"] and pitched
+    assert phrase.meta["lift"] == 12
     assert {n.pitch % 12 for n in pitched} <= scale_pitch_classes(0, "harmonic_minor")
     assert all(abs(n.start * 2 - round(n.start * 2)) < 1e-9 for n in phrase.notes)  # on the eighth-note grid
 

@@ -120,15 +120,17 @@ def test_mood_shaping_plays_negative_valence_in_the_minor_counterpart(seed: int)
     assert {n.pitch % 12 for n in off if n.track != "drums"} <= scale_pitch_classes(0, "major")
 
 
-def test_mood_shaping_plays_low_arousal_in_half_time() -> None:
-    notes = random_notes(3)
+def test_mood_shaping_plays_low_arousal_in_half_time_an_octave_up() -> None:
+    notes = random_notes(3) + [Note(120, 0.5, 0.5, 90, "melody")]  # no octave above it: it stays
     calm = settings(key_lock=False, min_note_beats=0, mood_shaping=True, valence=0.5, arousal=-0.6)
-    assert calm.half_time and calm.played_mode == "minor"
+    assert calm.half_time and calm.lift == 12 and calm.played_mode == "minor"
     out = refine(notes, 8.0, DRUMS, calm, np.random.default_rng(0))
     first_half = [n for n in notes if n.start < 4.0]
-    expected = sorted((n.track, n.pitch, 2 * n.start) for n in first_half)
+    played = lambda n: n.pitch if n.track in DRUMS or n.pitch + 12 > 127 else n.pitch + 12  # noqa: E731
+    expected = sorted((n.track, played(n), 2 * n.start) for n in first_half)
     assert sorted((n.track, n.pitch, n.start) for n in out) == expected
-    longest = {(n.track, n.pitch, 2 * n.start): min(2 * n.duration, 8.0 - 2 * n.start) for n in first_half}
+    assert ("melody", 120, 1.0) in {(n.track, n.pitch, n.start) for n in out}
+    longest = {(n.track, played(n), 2 * n.start): min(2 * n.duration, 8.0 - 2 * n.start) for n in first_half}
     assert all(n.duration <= longest[(n.track, n.pitch, n.start)] + 1e-9 for n in out)
     assert all(n.end <= 8.0 + 1e-9 for n in out)
     neutral = refine(notes, 8.0, DRUMS, settings(key_lock=False, min_note_beats=0, mood_shaping=True, arousal=-0.2),
