@@ -14,10 +14,15 @@ frame of the current cycle (``jack_last_frame_time``) and how long ago that cycl
 estimate of its cycles (``jack_frames_to_time``) is not used: after the dummy driver stalls it can be
 off by a period for seconds, and every note would then miss its cycle. Frames are 32-bit and wrap
 after about a day at 48 kHz: differences are taken modulo 2**32.
+
+libjack prints its errors and notices straight to stderr: five lines each time a client is opened with
+no server running, so every second while the daemon waits for a server to come back.
+``route_libjack_messages`` sends them to this module's log instead, at debug level (``--log-level DEBUG``).
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import logging
@@ -27,13 +32,15 @@ from typing import Any
 
 from bridge.errors import PortError
 
-__all__ = ["JackClock", "frame_difference"]
+__all__ = ["JackClock", "frame_difference", "route_libjack_messages"]
 
 log = logging.getLogger(__name__)
 
 _WRAP = 1 << 32
 _NO_START_SERVER = 0x01  # JackNoStartServer: never start a server as a side effect
 _SHUTDOWN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_MESSAGE = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+_routed: dict[str, Any] = {}  # path of each libjack routed -> the library, kept with the callback
 _KEEP_WITHIN_S = 0.005  # a cycle chosen this close to its deadline is kept (the scheduler decides 1.5 ms ahead)
 
 
@@ -41,6 +48,49 @@ def frame_difference(a: Any, b: Any) -> Any:
     """``a - b`` in frames, for 32-bit JACK frame counts that may have wrapped between them (ints, or
     numpy arrays of int64)."""
     return (a - b + (_WRAP >> 1)) % _WRAP - (_WRAP >> 1)
+
+
+def _libjack_message(text: bytes) -> None:
+    log.debug("libjack: %s", text.decode(errors="replace"))
+
+
+_CALLBACK = _MESSAGE(_libjack_message)  # module-level: it must live as long as libjack may call it
+
+
+def _loaded_libjacks() -> set[str]:
+    """The system's libjack and every libjack this process has loaded (python-rtmidi's wheels bring
+    their own copy, whose printers are its own)."""
+    system = ctypes.util.find_library("jack") or "libjack.so.0"
+    try:
+        ctypes.CDLL(system)  # loaded, so that the maps list it by its path
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            return {line.split()[-1] for line in maps if "/libjack" in line}
+    except OSError:  # no libjack, or not Linux: the system's library only
+        return {system}
+
+
+def route_libjack_messages() -> None:
+    """Send libjack's messages (its errors and notices, for every JACK client of this process, rtmidi's
+    too once its module is loaded) to this module's log at debug level instead of stderr. Each library
+    once; nothing when there is no libjack. libjack's own printers are put back at exit, before Python
+    shuts down, since libjack may still print while the last clients close."""
+    for path in _loaded_libjacks() - set(_routed):
+        try:
+            lib = ctypes.CDLL(path)
+            printers = [ctypes.c_void_p.in_dll(lib, name).value for name in ("jack_error_callback", "jack_info_callback")]
+        except (OSError, ValueError):
+            continue
+        if printers[0] == ctypes.cast(_CALLBACK, ctypes.c_void_p).value:  # the same library by another name
+            continue
+        lib.jack_set_error_function(_CALLBACK)
+        lib.jack_set_info_function(_CALLBACK)
+        _routed[path] = lib
+        atexit.register(_put_back, lib, *printers)
+
+
+def _put_back(lib: Any, error: int | None, info: int | None) -> None:
+    lib.jack_set_error_function(ctypes.c_void_p(error))
+    lib.jack_set_info_function(ctypes.c_void_p(info))
 
 
 def _libjack() -> tuple[Any, Any]:
@@ -52,6 +102,7 @@ def _libjack() -> tuple[Any, Any]:
         lib, timer = ctypes.CDLL(name), ctypes.PyDLL(name)
     except OSError as err:
         raise PortError(f"libjack is not installed ({err}); Debian: apt-get install libjack-jackd2-0") from err
+    route_libjack_messages()
     client = ctypes.c_void_p
     lib.jack_client_open.restype = client
     lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]

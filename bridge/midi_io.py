@@ -16,6 +16,7 @@ from typing import Callable
 import mido
 
 from bridge.errors import PortError
+from bridge.jack_clock import route_libjack_messages
 
 __all__ = ["MidiPorts", "open_backend", "match_port", "DEFAULT_BACKEND"]
 
@@ -43,6 +44,8 @@ def open_backend(name: str | None = None) -> tuple[mido.Backend | None, str]:
     name = name or os.environ.get("MIDO_BACKEND") or DEFAULT_BACKEND
     try:
         backend = mido.Backend(name, load=True)
+        if backend.api == "UNIX_JACK":
+            route_libjack_messages()  # else libjack prints to stderr each time a port is tried with no server
         backend.get_output_names()
     except Exception as err:  # backends raise anything from ImportError to rtmidi.SystemError
         return None, f"MIDI backend {name} is not usable ({type(err).__name__}: {err}); {fix_hint()}"

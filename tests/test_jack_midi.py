@@ -240,10 +240,13 @@ def test_vanished_output_port_is_reopened_when_it_returns(jack_midi, make_daemon
 
 def test_the_daemon_runs_on_through_a_jack_server_restart(jack_midi, make_daemon, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+                                                          caplog: pytest.LogCaptureFixture,
+                                                          capfd: pytest.CaptureFixture[str]) -> None:
     """The JACK server quits under the daemon and starts again: the daemon runs on (OSC events at every
-    bar), then opens its ports and clock anew, and notes reach a peer on the new server."""
+    bar), then opens its ports and clock anew, and notes reach a peer on the new server. Meanwhile
+    libjack's complaints, at every try, go to the log at debug level, not to the terminal."""
     caplog.set_level(logging.INFO, logger="bridge.daemon")
+    caplog.set_level(logging.DEBUG, logger="bridge.jack_clock")
     monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_midi.name)  # put back afterwards: JackServer sets its own
     name = f"coevo-test-restart-{os.getpid()}"
     server = JackServer(name, tmp_path / "jackd-1.log")
@@ -265,6 +268,8 @@ def test_the_daemon_runs_on_through_a_jack_server_restart(jack_midi, make_daemon
         time.sleep(2.0)  # 5 bars at 400 BPM, the daemon trying the server every second
         assert daemon._thread.is_alive() and daemon.scheduler._thread.is_alive()
         assert sum(p == "/coevo/state" for p, _ in events.receive(0.2)) >= 2  # OSC goes on, bar by bar
+        assert "libjack: jack server is not running" in caplog.text
+        assert "server" not in capfd.readouterr().err
         server = JackServer(name, tmp_path / "jackd-2.log")  # and starts again
         assert wait_for(lambda: "coevo:coevo out" in jack_ports(), 5)
         assert "the JACK server is back" in caplog.text
