@@ -71,6 +71,9 @@ def _add_settings(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-mood-shaping", dest="mood_shaping", action="store_const", const=False,
                    help="keep the scale and the tempo feel whatever the emotion (default: negative valence "
                         "plays the key's minor counterpart, low arousal plays in half time an octave up)")
+    g.add_argument("--mood-lift", dest="mood_lift", type=int,
+                   help="semitones the pitched tracks rise at low arousal under mood shaping, 0..24 (default 12; "
+                        "0 keeps their register)")
     g.add_argument("--density", type=float, help="note density 0..1 (default 0.5)")
     g.add_argument("--seed", type=int, help="random seed of the session (default 0)")
     g.add_argument("--data-dir", dest="data_dir", help="where session folders go (default: the user data dir)")
@@ -223,7 +226,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if len(paths) > 5:
         print(f"  ... {paths[-1]}")
     shaped = [f"in {played.played_mode.replace('_', ' ')} (not {mode.replace('_', ' ')})"] if played.played_mode != mode else []
-    shaped += [f"in half time, {played.lift} semitones up"] if played.half_time else []
+    shaped += [f"in half time{f', {played.lift} semitones up' if played.lift else ''}"] if played.half_time else []
     if shaped:
         print(f"mood shaping (valence {played.valence:+.2f}, arousal {played.arousal:+.2f}) played them "
               f"{' and '.join(shaped)}; --no-mood-shaping keeps the key and feel")

@@ -73,7 +73,8 @@ class Config:
     humanize: float = 0.08
     density: float = 0.5
     density_cap: int = 12  # notes per bar per track, 0 = no cap
-    mood_shaping: bool = True  # the key lock's scale follows valence; low arousal plays in half time an octave up
+    mood_shaping: bool = True  # the key lock's scale follows valence; low arousal plays in half time, mood_lift up
+    mood_lift: int = 12  # semitones the pitched tracks rise at low arousal under mood shaping (0: they stay)
     # output
     data_dir: str = field(default_factory=_default_data_dir)
     write_midi: bool = True
@@ -110,7 +111,7 @@ class Config:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         ranges = {"bpm": (20.0, 400.0), "bars": (1, 8), "alpha": (0.0, 4.0), "variation": (0.0, 4.0),
                   "emotion_weight": (0.0, 1.0), "answer_weight": (0.0, 1.0), "min_note_beats": (0.0, 4.0), "humanize": (0.0, 1.0),
-                  "velocity_floor": (1, 127),
+                  "velocity_floor": (1, 127), "mood_lift": (0, 24),
                   "density": (0.0, 1.0), "density_cap": (0, 256), "osc_port": (0, 65535),
                   "event_port": (1, 65535), "ableton_track": (0, 999), "ableton_port": (1, 65535),
                   "ableton_reply_port": (1, 65535), "visual_port": (0, 65535), "visual_fps": (1.0, 120.0),

@@ -6,8 +6,8 @@ phrases at once (array work, no per-note Python); ``refine`` does it for one phr
 Mood shaping plays the emotion state the way listeners hear it, where the generator alone does not
 (its phrases read as happy whatever it is asked): negative valence turns the key lock's major-type
 scale to its minor counterpart, and low arousal plays the phrase in half time (augmentation: its
-first half, every start and length doubled) and an octave up (both the emotion model and the
-hand-feature baseline, fitted on VGMIDI's human ratings, read a higher register as calmer).
+first half, every start and length doubled) and, by default, an octave up (both the emotion model and
+the hand-feature baseline, fitted on VGMIDI's human ratings, read a higher register as calmer).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bridge.phrase import BEATS_PER_BAR, Note, NoteTable, track_rank
 if TYPE_CHECKING:
     from bridge.config import Config
 
-__all__ = ["SCALES", "TONICS", "MOOD_DEAD_ZONE", "HALF_TIME_AROUSAL", "LIFT", "RefineSettings", "mood_mode", "parse_key",
+__all__ = ["SCALES", "TONICS", "MOOD_DEAD_ZONE", "HALF_TIME_AROUSAL", "RefineSettings", "mood_mode", "parse_key",
            "refine", "refine_table", "scale_pitch_classes"]
 
 TONICS = {"C": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "F": 5, "F#": 6, "GB": 6, "G": 7,
@@ -36,8 +36,7 @@ SCALES = {
 }
 
 MOOD_DEAD_ZONE = 0.2  # valence above -0.2 leaves the scale as set
-HALF_TIME_AROUSAL = -0.25  # arousal at or below this plays in half time, LIFT semitones up
-LIFT = 12  # semitones: an octave
+HALF_TIME_AROUSAL = -0.25  # arousal at or below this plays in half time, ``mood_lift`` semitones up
 # the emotion model reads phrases locked to harmonic minor as negative two to three times as often as
 # natural minor (2026-12-01), so a major key darkens to its harmonic minor
 _DARKER = {"major": "harmonic_minor", "lydian": "harmonic_minor", "mixolydian": "dorian",
@@ -80,13 +79,14 @@ class RefineSettings:
     mood_shaping: bool = False
     valence: float = 0.0  # the emotion the phrase is made for, which mood shaping plays
     arousal: float = 0.0
+    mood_lift: int = 0  # semitones mood shaping moves the pitched tracks up at low arousal
 
     @classmethod
     def from_config(cls, cfg: Config, tonic: int, mode: str,
                     emotion: tuple[float, float] = (0.0, 0.0)) -> RefineSettings:
         """The refinement settings of ``cfg`` for a phrase in ``tonic`` ``mode`` made for ``emotion``."""
         return cls(cfg.key_lock, tonic, mode, cfg.min_note_beats, cfg.velocity_from_model, cfg.velocity_floor,
-                   cfg.humanize, cfg.density_cap, cfg.mood_shaping, emotion[0], emotion[1])
+                   cfg.humanize, cfg.density_cap, cfg.mood_shaping, emotion[0], emotion[1], cfg.mood_lift)
 
     @property
     def played_mode(self) -> str:
@@ -95,13 +95,13 @@ class RefineSettings:
 
     @property
     def half_time(self) -> bool:
-        """Whether mood shaping plays the phrase in half time and LIFT semitones up (low arousal)."""
+        """Whether mood shaping plays the phrase in half time (and ``lift`` semitones up): low arousal."""
         return self.mood_shaping and self.arousal <= HALF_TIME_AROUSAL
 
     @property
     def lift(self) -> int:
-        """Semitones mood shaping moves the pitched tracks up: LIFT in half time, else 0."""
-        return LIFT if self.half_time else 0
+        """Semitones mood shaping moves the pitched tracks up: ``mood_lift`` in half time, else 0."""
+        return self.mood_lift if self.half_time else 0
 
 
 def _snap(pitch: int, allowed: frozenset[int]) -> int:
@@ -133,7 +133,7 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
 
     Order: half time (mood shaping at low arousal: starts and lengths doubled, the second half
     left out), density cap (keep the most confident notes per bar and track), lift (mood shaping at
-    low arousal: pitched notes LIFT semitones up, where that stays a MIDI pitch), key lock (snap to the
+    low arousal: pitched notes ``mood_lift`` semitones up, where that stays a MIDI pitch), key lock (snap to the
     nearest scale tone of ``settings.played_mode``), minimum length (lengthen short notes, but never
     past the next note of the same pitch), velocity (the model's 1..127 scaled into
     ``velocity_floor``..127, or a fixed 96), humanize (gaussian velocity jitter, drawn from ``rng``

@@ -39,8 +39,8 @@ def replay_session(session: Path, model: str | None = None) -> ReplayResult:
         raise SessionError(f"{session}/journal.jsonl does not start with a session record")
     header = records[0]
     known = {f.name for f in fields(Config)}
-    # a session recorded before mood shaping existed played without it
-    cfg = Config(**{"mood_shaping": False, **{k: v for k, v in header["config"].items() if k in known}})
+    # a session recorded before mood shaping (or its lift at low arousal) existed played without it
+    cfg = Config(**{"mood_shaping": False, "mood_lift": 0, **{k: v for k, v in header["config"].items() if k in known}})
     path = Path(model or header["model"])
     if not path.is_file():
         raise ModelError(f"the journal's model {path} is not there; pass --model FILE")

@@ -268,8 +268,14 @@ def test_session_files_journal_and_replay(make_daemon, peer, tmp_path: Path) -> 
     assert written == {"sessions"}
 
 
-def test_a_session_recorded_before_mood_shaping_replays_as_it_was_played(make_daemon, peer) -> None:
-    daemon, _ = make_daemon(apply="now", bpm=400.0, mood_shaping=False)
+@pytest.mark.parametrize("setting, off, played", [
+    ("mood_shaping", False, lambda r: r["played_mode"] == "major" and not r["half_time"]),
+    ("mood_lift", 0, lambda r: r["played_mode"] == "harmonic_minor" and r["half_time"] and r["lift"] == 0),
+])
+def test_a_session_recorded_before_a_mood_setting_existed_replays_as_it_was_played(make_daemon, peer, setting, off,
+                                                                                   played) -> None:
+    """A journal from before the setting played as its off value does: replay reads it so."""
+    daemon, _ = make_daemon(apply="now", bpm=400.0, **{setting: off})
     peer.send(target(daemon), "/coevo/mood", "sad")
     deadline = time.monotonic() + 8
     while len(list((daemon.session.path / "phrases").glob("*.mid"))) < 3 and time.monotonic() < deadline:
@@ -279,10 +285,10 @@ def test_a_session_recorded_before_mood_shaping_replays_as_it_was_played(make_da
     journal = session / "journal.jsonl"
     lines = journal.read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
-    del header["config"]["mood_shaping"]  # as the journals written before the setting existed
+    del header["config"][setting]  # as the journals written before the setting existed
     journal.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n", encoding="utf-8")
     sad = [r for r in read_journal(session) if r["type"] == "phrase" and tuple(r["emotion"]) == MOODS["sad"]]
-    assert sad and all(r["played_mode"] == "major" and not r["half_time"] for r in sad)
+    assert sad and all(played(r) for r in sad)
     replay_session(session)
     for rec in sad:
         original = pretty_midi.PrettyMIDI(str(session / "phrases" / f"{rec['id']}.mid"))

@@ -122,7 +122,7 @@ def test_mood_shaping_plays_negative_valence_in_the_minor_counterpart(seed: int)
 
 def test_mood_shaping_plays_low_arousal_in_half_time_an_octave_up() -> None:
     notes = random_notes(3) + [Note(120, 0.5, 0.5, 90, "melody")]  # no octave above it: it stays
-    calm = settings(key_lock=False, min_note_beats=0, mood_shaping=True, valence=0.5, arousal=-0.6)
+    calm = settings(key_lock=False, min_note_beats=0, mood_shaping=True, valence=0.5, arousal=-0.6, mood_lift=12)
     assert calm.half_time and calm.lift == 12 and calm.played_mode == "minor"
     out = refine(notes, 8.0, DRUMS, calm, np.random.default_rng(0))
     first_half = [n for n in notes if n.start < 4.0]
