@@ -98,7 +98,8 @@ def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str]
                                  cfg.steps_per_bar, cfg.pitch_low, cfg.pitch_high, tuple(cfg.tracks),
                                  tuple(cfg.drum_tracks),
                                  {"git_revision": git_revision(), "torch_width": str(cfg.width),
-                                  "torch_temporal_kernel": str(cfg.temporal_kernel), **meta})
+                                  "torch_temporal_kernel": str(cfg.temporal_kernel),
+                                  "torch_bar_gate": ",".join(repr(g) for g in cfg.bar_gate), **meta})
     rng = np.random.default_rng(0)
     probe = {
         "z": rng.standard_normal((batch, cfg.latent_size), dtype=np.float32),
@@ -243,7 +244,8 @@ def generator_from_onnx(path: Path) -> PhraseGenerator:
 
     cfg = GeneratorConfig(c.latent_size, c.bar_latent_size, c.code_names, c.steps_per_bar, c.pitch_low, c.pitch_high,
                           c.tracks, c.drum_tracks, width=int(meta.get("torch_width", 128)),
-                          temporal_kernel=int(meta.get("torch_temporal_kernel", 1)))
+                          temporal_kernel=int(meta.get("torch_temporal_kernel", 1)),
+                          bar_gate=tuple(float(g) for g in meta.get("torch_bar_gate", "").split(",") if g))
     model = PhraseGenerator(cfg)
     weights = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
     model.load_state_dict({k: weights[k] for k in model.state_dict()})

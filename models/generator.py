@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["GeneratorConfig", "PhraseGenerator"]
+__all__ = ["GeneratorConfig", "PhraseGenerator", "NO_GATE"]
+
+NO_GATE = -1e4  # a bar gate no activity logit falls under: the track never rests by the gate
+RESTING = -30.0  # activity logit of every cell of a track resting in a bar (sigmoid: 1e-13)
 
 
 @dataclass
@@ -23,6 +26,8 @@ class GeneratorConfig:
     drum_tracks: tuple[str, ...] = ("drums",)
     width: int = 128
     temporal_kernel: int = 3  # a convolution over time after each upsampling (1: none, as in files before 2026-11-25)
+    bar_gate: tuple[float, ...] = ()  # per track: the activity logit a bar's strongest cell must reach, else the
+    # track rests in that bar (set by calibration after training; empty: no gate, as in files before 2026-12-03)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -37,7 +42,8 @@ class PhraseGenerator(nn.Module):
     convolution over neighbouring steps (``temporal_kernel``): without it every step descends from
     one seed step alone, and notes came out as single steps or whole beats, rarely in between and
     rarely across a beat. The pitch axis is produced by a linear map per time step, so any pitch
-    range fits.
+    range fits. With a ``bar_gate``, a track whose strongest activity in a bar stays under its gate
+    rests in that bar (every cell silent at any threshold), as real tracks rest between phrases.
     """
 
     def __init__(self, cfg: GeneratorConfig) -> None:
@@ -63,6 +69,8 @@ class PhraseGenerator(nn.Module):
         self.up = nn.Sequential(*ups)
         n_tracks = len(cfg.tracks)
         self.to_roll = nn.Conv1d(w, n_tracks * cfg.pitches * 2, 1)
+        self.register_buffer("gate", torch.full((n_tracks,), NO_GATE), persistent=False)  # cfg.bar_gate's
+        self.set_bar_gate(cfg.bar_gate)
 
     def logits(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Activity and velocity before their sigmoids: [B, 2, tracks, steps, pitches]."""
@@ -70,11 +78,24 @@ class PhraseGenerator(nn.Module):
         x = torch.cat([z, bar_z, emotion, codes], dim=1)
         x = self.fc(x).view(x.shape[0], cfg.width, self.seed_steps)
         x = self.to_roll(self.up(x))  # [B, 2*tracks*pitches, steps]
-        return x.view(x.shape[0], 2, len(cfg.tracks), cfg.pitches, cfg.steps_per_bar).transpose(3, 4)
+        x = x.view(x.shape[0], 2, len(cfg.tracks), cfg.pitches, cfg.steps_per_bar).transpose(3, 4)
+        if not cfg.bar_gate:
+            return x
+        rests = x[:, 0].amax(dim=(2, 3)) < self.gate  # [B, tracks]
+        return torch.stack([x[:, 0].masked_fill(rests[:, :, None, None], RESTING), x[:, 1]], dim=1)
 
     def forward(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor):
         x = self.logits(z, bar_z, emotion, codes)
         return torch.sigmoid(x[:, 0]), torch.sigmoid(x[:, 1])
+
+    @torch.no_grad()
+    def set_bar_gate(self, gate: Sequence[float]) -> None:
+        """Gate each track's bars at ``gate[t]`` (activity logits; empty: no gate), in ``cfg.bar_gate`` too."""
+        if gate and len(gate) != len(self.cfg.tracks):
+            raise ValueError(f"one gate per track ({len(self.cfg.tracks)}), got {len(gate)}")
+        self.cfg.bar_gate = tuple(float(g) for g in gate)
+        if gate:
+            self.gate.copy_(torch.tensor(self.cfg.bar_gate))
 
     @torch.no_grad()
     def map_velocity(self, scale: Sequence[float], shift: Sequence[float]) -> None:

@@ -10,7 +10,7 @@ import torch
 from bridge.errors import ModelError
 from bridge.generation import Encoder, Generator, load_session
 from bridge.phrase import Note
-from export.onnx_export import ATOL, ParityError, export_encoder, export_generator
+from export.onnx_export import ATOL, ParityError, export_encoder, export_generator, generator_from_onnx
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.shipped import sha256_file
 from models.generator import GeneratorConfig, PhraseGenerator
@@ -28,6 +28,27 @@ def test_exported_generator_is_self_describing_and_batched(models) -> None:
                             np.zeros((batch, len(c.code_names)), np.float32))
         assert roll.shape == (batch, 4, c.steps_per_bar, c.pitches) and vel.shape == roll.shape
         assert 0 <= roll.min() and roll.max() <= 1
+
+
+def test_a_gated_generator_rests_in_onnxruntime_and_rebuilds_with_its_gate(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    inputs = (torch.randn(64, 32), torch.randn(64, 16), torch.rand(64, 2), torch.rand(64, 4))
+    with torch.no_grad():
+        strongest = gen.logits(*inputs)[:, 0].amax(dim=(2, 3))  # [64, tracks]
+    gate = torch.quantile(strongest, 0.5, dim=0)  # half the bars of each track under it
+    gen.set_bar_gate(gate.tolist())
+    path = export_generator(gen, tmp_path / "gated.onnx", {"training_data": "none", "seed": "0"})
+    session = Generator(path, ["CPUExecutionProvider"])
+    roll, _ = session.run(*(t.numpy() for t in inputs))
+    rests = (strongest < gate).numpy()
+    assert 0.3 < rests.mean() < 0.7
+    assert roll.max(axis=(2, 3))[rests].max() < 1e-9  # a resting track is silent at any threshold
+    assert (roll.max(axis=(2, 3))[~rests] > 0.5).all()  # the others play as before the gate
+    rebuilt = generator_from_onnx(path)
+    assert rebuilt.cfg.bar_gate == pytest.approx(gen.cfg.bar_gate)
+    with torch.no_grad():
+        assert np.abs(rebuilt(*inputs)[0].numpy() - roll).max() <= ATOL
 
 
 def test_corrupt_file_is_refused_with_the_reason(tmp_path: Path) -> None:

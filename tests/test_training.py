@@ -12,15 +12,17 @@ import torch
 
 from bridge.generation import EmotionReader, Encoder, Generator
 from bridge.phrase import Note
+from export.onnx_export import generator_from_onnx
 from models.data import (PITCH_LOW, STEPS, data_root, load_groove, load_pop909, load_vgmidi, load_vgmidi_pieces,
                          roll_from_notes)
-from models.generator import GeneratorConfig, PhraseGenerator
+from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import cross_validate, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import features
-from models.train_music import MusicConfig, calibrate_activity, calibrate_velocity, distinct_share, train_music
+from models.train_music import (MusicConfig, calibrate_activity, calibrate_bar_gate, calibrate_velocity, distinct_share,
+                                train_music)
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +173,36 @@ def test_calibrated_activity_sounds_as_often_as_the_real_tracks() -> None:
         assert abs(float((roll[:, t] > 0.5).float().mean()) - mapping[name]["sounding_real"]) < 0.3 * share
 
 
+def test_gated_tracks_rest_in_as_many_bars_as_the_real_ones() -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    gen.shift_activity([-4.0] * 4)  # sparse enough that some bars fall silent by themselves
+    rng = np.random.default_rng(0)
+    empty = (0.3, 0.1, 0.0, 0.5)  # shares of bars with no note, per track
+
+    def track(share: float) -> np.ndarray:
+        cells = np.where(rng.random((400, 4, 16, 84)) < 0.02, 90, 0).astype(np.uint8)
+        cells[rng.random((400, 4)) < share] = 0
+        return cells
+
+    real = np.stack([track(e) for e in empty[:3]], axis=2)
+    drums = track(empty[3])
+    labels = rng.uniform(-1, 1, (32, 2)).astype(np.float32)
+    mapping = calibrate_bar_gate(gen, real, drums, labels, seed=0, n=2048)
+    assert list(mapping) == ["melody", "accompaniment", "bass", "drums"]
+    assert mapping["bass"]["gate"] == NO_GATE  # never more silence than it already has
+    with torch.no_grad():  # other latents than the calibration's
+        roll, _ = gen(torch.randn(2048, 32), torch.randn(2048, 16), torch.rand(2048, 2), torch.rand(2048, 4))
+    silent = ~(roll > 0.5).any(dim=3).any(dim=2)  # [bars, tracks]
+    for t, name in enumerate(mapping):
+        real_share = mapping[name]["empty_real"]
+        assert abs(real_share - empty[t]) < 0.03
+        if mapping[name]["gate"] != NO_GATE:
+            assert abs(float(silent[:, t].float().mean()) - real_share) < 0.04
+        else:
+            assert float(silent[:, t].float().mean()) == pytest.approx(mapping[name]["empty_before"], abs=0.04)
+
+
 def test_calibrated_velocities_follow_the_real_ones() -> None:
     torch.manual_seed(0)
     gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
@@ -223,7 +255,8 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=20, songs=10, grooves=10, width=16,
                                                                 critic_width=8, batch=8), resume=True)
     assert resumed["steps"] > music["steps"]  # it went on from the checkpoint
-    assert set(resumed["velocity_map"]) == set(resumed["activity_map"]) == {"melody", "accompaniment", "bass", "drums"}
+    assert set(resumed["velocity_map"]) == set(resumed["activity_map"]) == set(resumed["bar_gate"]) == {
+        "melody", "accompaniment", "bass", "drums"}
     (logged,) = json.loads((run / "music_history.json").read_text())  # one row every 20 steps
     assert logged["step"] == 20 and logged["distinct"] in [k / 8 for k in range(1, 9)]
     encoder = train_encoder(run, EncoderTrainConfig(seed=1, steps=3, batch=4, width=16, songs=10, grooves=10,
@@ -255,6 +288,9 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     assert summary["segments"] == 16 and len(summary["targets"]) == 4
     assert manifest["models"]["generator"]["velocity_map"] == resumed["velocity_map"]
     assert manifest["models"]["generator"]["activity_map"] == resumed["activity_map"]
+    assert manifest["models"]["generator"]["bar_gate"] == resumed["bar_gate"]
+    gates = [resumed["bar_gate"][t]["gate"] for t in gen.contract.tracks]
+    assert generator_from_onnx(dest / "generator.onnx").cfg.bar_gate == pytest.approx(gates, abs=1e-3)
     assert set(summary["velocity"]["model"]) == {"melody", "accompaniment", "bass", "drums"}
     assert (dest / "eval" / "report.md").is_file()
     for kind in ("generator", "emotion", "encoder"):  # each with its fp16 variant for GPUs, parity-checked
