@@ -94,8 +94,7 @@ class PhraseGenerator(nn.Module):
         if gate and len(gate) != len(self.cfg.tracks):
             raise ValueError(f"one gate per track ({len(self.cfg.tracks)}), got {len(gate)}")
         self.cfg.bar_gate = tuple(float(g) for g in gate)
-        if gate:
-            self.gate.copy_(torch.tensor(self.cfg.bar_gate))
+        self.gate.copy_(torch.tensor(self.cfg.bar_gate or [NO_GATE] * len(self.cfg.tracks)))
 
     @torch.no_grad()
     def map_velocity(self, scale: Sequence[float], shift: Sequence[float]) -> None:
