@@ -5,12 +5,13 @@ The file is written only after onnxruntime's output matches torch's within ``ATO
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import onnx
@@ -19,6 +20,7 @@ import onnxruntime as ort
 import torch
 
 from bridge.errors import CoevoError
+from bridge.phrase import gate_bars
 from models.art import ArtGenerator
 from models.contract import (
     ART_INPUTS, ART_OUTPUTS, EMOTION_INPUTS, EMOTION_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, GENERATOR_INPUTS,
@@ -65,8 +67,10 @@ def _to_onnx_bytes(model: torch.nn.Module, args: tuple[torch.Tensor, ...], input
     return buf.getvalue()
 
 
-def _finish(raw: bytes, meta: Mapping[str, str], model: torch.nn.Module,
-            probe: dict[str, np.ndarray], path: Path) -> Path:
+def _finish(raw: bytes, meta: Mapping[str, str], model: torch.nn.Module, probe: dict[str, np.ndarray], path: Path,
+            read: Callable[..., tuple[np.ndarray, ...]] = lambda *outputs: outputs) -> Path:
+    """Write ``raw`` with ``meta`` to ``path`` once the session's outputs, as ``read`` takes them (the daemon's
+    reading of the file), match ``model``'s within ``ATOL``."""
     proto = onnx.load_from_string(raw)
     del proto.metadata_props[:]
     for key, value in sorted(meta.items()):
@@ -75,7 +79,7 @@ def _finish(raw: bytes, meta: Mapping[str, str], model: torch.nn.Module,
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    got = session.run(None, probe)
+    got = read(*session.run(None, probe))
     with torch.no_grad():
         want = model(*(torch.from_numpy(v) for v in probe.values()))
     want = want if isinstance(want, tuple) else (want,)
@@ -98,8 +102,8 @@ def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str]
                                  cfg.steps_per_bar, cfg.pitch_low, cfg.pitch_high, tuple(cfg.tracks),
                                  tuple(cfg.drum_tracks),
                                  {"git_revision": git_revision(), "torch_width": str(cfg.width),
-                                  "torch_temporal_kernel": str(cfg.temporal_kernel),
-                                  "torch_bar_gate": ",".join(repr(g) for g in cfg.bar_gate), **meta})
+                                  "torch_temporal_kernel": str(cfg.temporal_kernel), **meta},
+                                 bar_gate=tuple(cfg.bar_gate))
     rng = np.random.default_rng(0)
     probe = {
         "z": rng.standard_normal((batch, cfg.latent_size), dtype=np.float32),
@@ -108,10 +112,13 @@ def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str]
         "codes": rng.uniform(-1, 1, (batch, len(cfg.code_names))).astype(np.float32),
     }
     model = model.eval()
+    graph = copy.deepcopy(model)
+    graph.set_bar_gate(())  # the bar gate travels as metadata and the reader applies it: the graph stays continuous
     dynamic = {n: {0: "batch"} for n in GENERATOR_INPUTS + GENERATOR_OUTPUTS}
-    raw = _to_onnx_bytes(model, tuple(torch.from_numpy(v) for v in probe.values()),
+    raw = _to_onnx_bytes(graph, tuple(torch.from_numpy(v) for v in probe.values()),
                          GENERATOR_INPUTS, GENERATOR_OUTPUTS, dynamic)
-    return _finish(raw, contract.to_metadata(), model, probe, path)
+    return _finish(raw, contract.to_metadata(), model, probe, path,
+                   read=lambda roll, velocity: (gate_bars(roll, contract.bar_gate), velocity))
 
 
 def export_emotion(model: EmotionModel, path: Path, meta: Mapping[str, str], batch: int = 3) -> Path:
@@ -244,8 +251,7 @@ def generator_from_onnx(path: Path) -> PhraseGenerator:
 
     cfg = GeneratorConfig(c.latent_size, c.bar_latent_size, c.code_names, c.steps_per_bar, c.pitch_low, c.pitch_high,
                           c.tracks, c.drum_tracks, width=int(meta.get("torch_width", 128)),
-                          temporal_kernel=int(meta.get("torch_temporal_kernel", 1)),
-                          bar_gate=tuple(float(g) for g in meta.get("torch_bar_gate", "").split(",") if g))
+                          temporal_kernel=int(meta.get("torch_temporal_kernel", 1)), bar_gate=c.bar_gate)
     model = PhraseGenerator(cfg)
     weights = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
     model.load_state_dict({k: weights[k] for k in model.state_dict()})

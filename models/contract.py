@@ -11,6 +11,9 @@ Generator (``kind = generator``): generates one bar per batch row.
              codes    [batch, n_codes]          interpretable codes in [-1, 1] (the named axes)
     outputs  roll     [batch, tracks, steps_per_bar, pitches]  note activity in [0, 1]
              velocity [batch, tracks, steps_per_bar, pitches]  velocity in [0, 1]
+    optional bar_gate    one activity logit per track: a bar whose strongest ``roll`` cell stays under
+                         ``sigmoid(gate)`` rests (``gate_bars``), at any threshold. Applied by the reader,
+                         outside the graph, so the graph stays continuous and its fp16 variant keeps parity.
 
 Emotion model (``kind = emotion``): reads a single-track piano roll of any length.
     inputs   roll            [batch, steps, pitches]  note activity in [0, 1]
@@ -33,6 +36,7 @@ Encoder (``kind = encoder``): inverts one generator, whose file's sha256 it name
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -88,6 +92,19 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
+def _bar_gate(value: str, tracks: tuple[str, ...]) -> tuple[float, ...]:
+    """The optional ``bar_gate`` key: empty, or one finite activity logit per track."""
+    if not value.strip():
+        return ()
+    try:
+        gate = tuple(float(g) for g in value.split(","))
+    except ValueError as err:
+        raise ContractError(f"metadata 'bar_gate' must be comma-separated numbers, got {value!r}") from err
+    if len(gate) != len(tracks) or not all(math.isfinite(g) for g in gate):
+        raise ContractError(f"metadata 'bar_gate' must hold one finite number per track ({len(tracks)}), got {value!r}")
+    return gate
+
+
 def _int(meta: Mapping[str, str], key: str) -> int:
     try:
         return int(meta[key])
@@ -106,6 +123,7 @@ class GeneratorContract:
     tracks: tuple[str, ...]
     drum_tracks: tuple[str, ...]
     extra: Mapping[str, str]
+    bar_gate: tuple[float, ...] = ()  # per track, activity logits; empty: no track rests by a gate
 
     @property
     def pitches(self) -> int:
@@ -121,6 +139,8 @@ class GeneratorContract:
             "tracks": ",".join(self.tracks),
             "drum_tracks": ",".join(self.drum_tracks),
         })
+        if self.bar_gate:
+            meta["bar_gate"] = ",".join(repr(g) for g in self.bar_gate)
         return meta
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -247,7 +267,7 @@ def parse_contract(
         raise ContractError(f"{kind} model metadata lacks {missing}")
     _check_io(kind, list(inputs), in_names, "inputs")
     _check_io(kind, list(outputs), out_names, "outputs")
-    extra = {k: v for k, v in meta.items() if k not in keys}
+    extra = {k: v for k, v in meta.items() if k not in keys and k != "bar_gate"}
     if kind == "art":
         if _split(meta["emotion_inputs"]) != ("valence", "arousal"):
             raise ContractError(f"emotion_inputs must be 'valence,arousal', got {meta['emotion_inputs']!r}")
@@ -284,6 +304,7 @@ def parse_contract(
         tracks=tracks,
         drum_tracks=drums,
         extra=extra,
+        bar_gate=_bar_gate(meta.get("bar_gate", ""), tracks) if kind == "generator" else (),
     )
     contract = EncoderContract(grid, meta["generator_sha256"]) if kind == "encoder" else grid
     _check_shapes(kind, contract, {**inputs, **outputs})

@@ -43,7 +43,9 @@ class PhraseGenerator(nn.Module):
     one seed step alone, and notes came out as single steps or whole beats, rarely in between and
     rarely across a beat. The pitch axis is produced by a linear map per time step, so any pitch
     range fits. With a ``bar_gate``, a track whose strongest activity in a bar stays under its gate
-    rests in that bar (every cell silent at any threshold), as real tracks rest between phrases.
+    rests in that bar (every cell silent at any threshold), as real tracks rest between phrases; the
+    exporter leaves the gate out of the graph and writes it into the contract, whose reader applies it
+    (``bridge.phrase.gate_bars``).
     """
 
     def __init__(self, cfg: GeneratorConfig) -> None:

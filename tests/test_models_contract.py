@@ -10,10 +10,11 @@ import torch
 from bridge.errors import ModelError
 from bridge.generation import Encoder, Generator, load_session
 from bridge.phrase import Note
-from export.onnx_export import ATOL, ParityError, export_encoder, export_generator, generator_from_onnx
+from export.onnx_export import (ATOL, FP16_ATOL, ParityError, _probe_from_session, export_encoder, export_fp16,
+                                export_generator, generator_from_onnx)
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.shipped import sha256_file
-from models.generator import GeneratorConfig, PhraseGenerator
+from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
 
 
 def test_exported_generator_is_self_describing_and_batched(models) -> None:
@@ -49,6 +50,33 @@ def test_a_gated_generator_rests_in_onnxruntime_and_rebuilds_with_its_gate(tmp_p
     assert rebuilt.cfg.bar_gate == pytest.approx(gen.cfg.bar_gate)
     with torch.no_grad():
         assert np.abs(rebuilt(*inputs)[0].numpy() - roll).max() <= ATOL
+    # the graph itself is continuous: the gate travels in the contract and the reader applies it
+    raw, _ = session.session.run(None, dict(zip(("z", "bar_z", "emotion", "codes"), (t.numpy() for t in inputs))))
+    assert (raw.max(axis=(2, 3))[rests] > 0.5).all()
+
+
+def test_fp16_variant_of_a_gated_generator_keeps_parity_with_a_bar_on_its_gate(tmp_path: Path) -> None:
+    """A gate between a bar's strongest activity in fp32 and in fp16 rests the bar in one precision and
+    plays it in the other: inside the graph that failed the fp16 parity check and stopped `coevo ship`."""
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    meta = {"training_data": "none", "seed": "0"}
+    plain = export_generator(gen, tmp_path / "plain.onnx", meta)
+    half, _ = export_fp16(plain, tmp_path / "plain.fp16.onnx")
+    probe = _probe_from_session(load_session(plain, ["CPUExecutionProvider"])[0])  # the inputs export_fp16 checks
+    full_max, half_max = (load_session(p, ["CPUExecutionProvider"])[0].run(None, probe)[0].max(axis=(2, 3))
+                          for p in (plain, half))
+    row, track = np.unravel_index(np.abs(full_max - half_max).argmax(), full_max.shape)
+    cut = (full_max[row, track] + half_max[row, track]) / 2  # between the two precisions' strongest cell
+    gate = [NO_GATE] * full_max.shape[1]
+    gate[track] = float(np.log(cut / (1 - cut)))
+    gen.set_bar_gate(gate)
+    gated = export_generator(gen, tmp_path / "gated.onnx", meta)
+    gated_half, diff = export_fp16(gated, tmp_path / "gated.fp16.onnx")
+    assert diff <= FP16_ATOL
+    rests = [Generator(p, ["CPUExecutionProvider"]).run(*probe.values())[0][row, track].max() == 0
+             for p in (gated, gated_half)]
+    assert rests in ([True, False], [False, True])  # the bar really sits on the gate: the precisions disagree
 
 
 def test_corrupt_file_is_refused_with_the_reason(tmp_path: Path) -> None:
