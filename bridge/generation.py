@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 
 from bridge.errors import ModelError
-from bridge.phrase import Note, NoteTable, decode_rolls, encode_roll, gate_bars
+from bridge.phrase import Note, NoteTable, decode_rolls, encode_roll
 from models.contract import (ArtContract, ContractError, EmotionContract, EncoderContract, GeneratorContract,
                              parse_contract)
 from models.shipped import sha256_file, shipped_model
@@ -122,9 +122,10 @@ class Generator:
         return walk.astype(np.float32)
 
     def run(self, z: np.ndarray, bar_z: np.ndarray, emotion: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One model call, all inputs batched on axis 0 (a row per bar), with the contract's bar gate applied."""
+        """One model call, all inputs batched on axis 0 (a row per bar), its activity read by the contract's
+        rules (one pitch a step on mono tracks, the bar gate)."""
         roll, velocity = self.session.run(None, {"z": z, "bar_z": bar_z, "emotion": emotion, "codes": codes})
-        return gate_bars(roll, self.contract.bar_gate), velocity
+        return self.contract.read_activity(roll), velocity
 
     def generate(self, req: GenerationRequest) -> NoteTable:
         """Generate ``req.bars`` bars as one phrase's notes (unrefined)."""

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "encode_roll", "gate_bars", "midi_velocity",
-           "note_runs", "track_rank", "BEATS_PER_BAR"]
+__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "encode_roll", "midi_velocity", "note_runs",
+           "track_rank", "BEATS_PER_BAR"]
 
 BEATS_PER_BAR = 4  # the daemon works in 4/4
 
@@ -106,16 +106,6 @@ def note_runs(active: np.ndarray) -> tuple[np.ndarray, ...]:
     *where, start = np.nonzero(on & ~before)  # rising edges start notes
     end = np.nonzero(on & ~after)[-1]  # the last step of each run, in the same order
     return (*where, start, end - start + 1)
-
-
-def gate_bars(roll: np.ndarray, gate: tuple[float, ...]) -> np.ndarray:
-    """Silence every bar of ``roll`` [bars, tracks, steps, pitches] (activity 0..1) whose strongest cell of
-    a track stays under ``sigmoid(gate[track])`` (the contract's ``bar_gate``, activity logits), in place:
-    that track rests in that bar at any threshold. Returns ``roll``; an empty ``gate`` changes nothing."""
-    if gate:
-        cut = 0.5 * (1.0 + np.tanh(np.asarray(gate, dtype=np.float64) / 2))  # sigmoid, without overflow
-        roll[roll.max(axis=(2, 3)) < cut] = 0.0
-    return roll
 
 
 def midi_velocity(velocity: np.ndarray) -> np.ndarray:

@@ -11,9 +11,11 @@ Generator (``kind = generator``): generates one bar per batch row.
              codes    [batch, n_codes]          interpretable codes in [-1, 1] (the named axes)
     outputs  roll     [batch, tracks, steps_per_bar, pitches]  note activity in [0, 1]
              velocity [batch, tracks, steps_per_bar, pitches]  velocity in [0, 1]
-    optional bar_gate    one activity logit per track: a bar whose strongest ``roll`` cell stays under
-                         ``sigmoid(gate)`` rests (``gate_bars``), at any threshold. Applied by the reader,
-                         outside the graph, so the graph stays continuous and its fp16 variant keeps parity.
+    optional mono_tracks tracks that sound one pitch at a time: only each step's strongest pitch sounds
+             bar_gate    one activity logit per track: a bar whose strongest ``roll`` cell stays under
+                         ``sigmoid(gate)`` rests, at any threshold
+             Both are reading rules (``GeneratorContract.read_activity``), applied outside the graph so
+             that it stays continuous and its fp16 variant keeps parity with a bar on its gate.
 
 Emotion model (``kind = emotion``): reads a single-track piano roll of any length.
     inputs   roll            [batch, steps, pitches]  note activity in [0, 1]
@@ -39,6 +41,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
+
+import numpy as np
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -74,6 +78,7 @@ _GENERATOR_KEYS = (
 )
 _EMOTION_KEYS = ("coevo.contract", "kind", "steps_per_bar", "pitch_low", "pitch_high")
 _ART_KEYS = ("coevo.contract", "kind", "latent_size", "code_names", "movements", "image_size", "emotion_inputs")
+_READING_KEYS = ("bar_gate", "mono_tracks")  # optional: how the daemon reads a generator's activity
 _ENCODER_KEYS = tuple(k for k in _GENERATOR_KEYS if k != "emotion_inputs") + ("generator_sha256",)
 
 
@@ -124,10 +129,26 @@ class GeneratorContract:
     drum_tracks: tuple[str, ...]
     extra: Mapping[str, str]
     bar_gate: tuple[float, ...] = ()  # per track, activity logits; empty: no track rests by a gate
+    mono_tracks: tuple[str, ...] = ()  # tracks that sound one pitch at a time
 
     @property
     def pitches(self) -> int:
         return self.pitch_high - self.pitch_low + 1
+
+    def read_activity(self, roll: np.ndarray) -> np.ndarray:
+        """Apply the reading rules to ``roll`` [bars, tracks, steps, pitches] (activity 0..1, as the graph
+        gives it), in place: on the ``mono_tracks`` every pitch but each step's strongest is silenced, then
+        every bar whose strongest cell of a track stays under ``sigmoid(bar_gate[track])`` rests. Returns ``roll``."""
+        if self.mono_tracks:
+            mono = [self.tracks.index(t) for t in self.mono_tracks]
+            part = roll[:, mono]
+            strongest = np.zeros(part.shape, dtype=bool)
+            np.put_along_axis(strongest, part.argmax(axis=3)[..., None], True, axis=3)
+            roll[:, mono] = np.where(strongest, part, 0.0)
+        if self.bar_gate:
+            cut = 0.5 * (1.0 + np.tanh(np.asarray(self.bar_gate, dtype=np.float64) / 2))  # sigmoid, without overflow
+            roll[roll.max(axis=(2, 3)) < cut] = 0.0
+        return roll
 
     def to_metadata(self) -> dict[str, str]:
         meta = _grid_metadata("generator", self.steps_per_bar, self.pitch_low, self.pitch_high, self.extra)
@@ -141,6 +162,8 @@ class GeneratorContract:
         })
         if self.bar_gate:
             meta["bar_gate"] = ",".join(repr(g) for g in self.bar_gate)
+        if self.mono_tracks:
+            meta["mono_tracks"] = ",".join(self.mono_tracks)
         return meta
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -267,7 +290,7 @@ def parse_contract(
         raise ContractError(f"{kind} model metadata lacks {missing}")
     _check_io(kind, list(inputs), in_names, "inputs")
     _check_io(kind, list(outputs), out_names, "outputs")
-    extra = {k: v for k, v in meta.items() if k not in keys and k != "bar_gate"}
+    extra = {k: v for k, v in meta.items() if k not in keys + _READING_KEYS}
     if kind == "art":
         if _split(meta["emotion_inputs"]) != ("valence", "arousal"):
             raise ContractError(f"emotion_inputs must be 'valence,arousal', got {meta['emotion_inputs']!r}")
@@ -305,7 +328,10 @@ def parse_contract(
         drum_tracks=drums,
         extra=extra,
         bar_gate=_bar_gate(meta.get("bar_gate", ""), tracks) if kind == "generator" else (),
+        mono_tracks=_split(meta.get("mono_tracks", "")) if kind == "generator" else (),
     )
+    if not set(grid.mono_tracks) <= set(tracks):
+        raise ContractError(f"mono_tracks {list(grid.mono_tracks)} must be among tracks {list(tracks)}")
     contract = EncoderContract(grid, meta["generator_sha256"]) if kind == "encoder" else grid
     _check_shapes(kind, contract, {**inputs, **outputs})
     return contract

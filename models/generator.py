@@ -28,6 +28,8 @@ class GeneratorConfig:
     temporal_kernel: int = 3  # a convolution over time after each upsampling (1: none, as in files before 2026-11-25)
     bar_gate: tuple[float, ...] = ()  # per track: the activity logit a bar's strongest cell must reach, else the
     # track rests in that bar (set by calibration after training; empty: no gate, as in files before 2026-12-03)
+    mono_tracks: tuple[str, ...] = ()  # tracks that sound one pitch at a time: at each step only the strongest pitch
+    # can sound (set after training from the data; empty: every track may sound chords, as before 2026-12-03)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -44,8 +46,9 @@ class PhraseGenerator(nn.Module):
     rarely across a beat. The pitch axis is produced by a linear map per time step, so any pitch
     range fits. With a ``bar_gate``, a track whose strongest activity in a bar stays under its gate
     rests in that bar (every cell silent at any threshold), as real tracks rest between phrases; the
-    exporter leaves the gate out of the graph and writes it into the contract, whose reader applies it
-    (``bridge.phrase.gate_bars``).
+    ``mono_tracks`` sound only the strongest pitch of each step, as a sung melody does. The exporter
+    leaves both rules out of the graph and writes them into the contract, whose reader applies them
+    (``GeneratorContract.read_activity``).
     """
 
     def __init__(self, cfg: GeneratorConfig) -> None:
@@ -72,7 +75,9 @@ class PhraseGenerator(nn.Module):
         n_tracks = len(cfg.tracks)
         self.to_roll = nn.Conv1d(w, n_tracks * cfg.pitches * 2, 1)
         self.register_buffer("gate", torch.full((n_tracks,), NO_GATE), persistent=False)  # cfg.bar_gate's
+        self.register_buffer("mono", torch.zeros(n_tracks, dtype=torch.bool), persistent=False)  # cfg.mono_tracks
         self.set_bar_gate(cfg.bar_gate)
+        self.set_mono_tracks(cfg.mono_tracks)
 
     def logits(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Activity and velocity before their sigmoids: [B, 2, tracks, steps, pitches]."""
@@ -81,10 +86,16 @@ class PhraseGenerator(nn.Module):
         x = self.fc(x).view(x.shape[0], cfg.width, self.seed_steps)
         x = self.to_roll(self.up(x))  # [B, 2*tracks*pitches, steps]
         x = x.view(x.shape[0], 2, len(cfg.tracks), cfg.pitches, cfg.steps_per_bar).transpose(3, 4)
-        if not cfg.bar_gate:
+        if not cfg.bar_gate and not cfg.mono_tracks:
             return x
-        rests = x[:, 0].amax(dim=(2, 3)) < self.gate  # [B, tracks]
-        return torch.stack([x[:, 0].masked_fill(rests[:, :, None, None], RESTING), x[:, 1]], dim=1)
+        activity = x[:, 0]
+        if cfg.mono_tracks:
+            weaker = activity < activity.amax(dim=3, keepdim=True)  # [B, tracks, steps, pitches]
+            activity = activity.masked_fill(weaker & self.mono[None, :, None, None], RESTING)
+        if cfg.bar_gate:
+            rests = activity.amax(dim=(2, 3)) < self.gate  # [B, tracks]
+            activity = activity.masked_fill(rests[:, :, None, None], RESTING)
+        return torch.stack([activity, x[:, 1]], dim=1)
 
     def forward(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor):
         x = self.logits(z, bar_z, emotion, codes)
@@ -97,6 +108,15 @@ class PhraseGenerator(nn.Module):
             raise ValueError(f"one gate per track ({len(self.cfg.tracks)}), got {len(gate)}")
         self.cfg.bar_gate = tuple(float(g) for g in gate)
         self.gate.copy_(torch.tensor(self.cfg.bar_gate or [NO_GATE] * len(self.cfg.tracks)))
+
+    @torch.no_grad()
+    def set_mono_tracks(self, names: Sequence[str]) -> None:
+        """Sound only the strongest pitch of each step on the tracks ``names`` (empty: none), in ``cfg.mono_tracks`` too."""
+        unknown = [n for n in names if n not in self.cfg.tracks]
+        if unknown:
+            raise ValueError(f"mono tracks must be among {list(self.cfg.tracks)}, got {unknown}")
+        self.cfg.mono_tracks = tuple(names)
+        self.mono.copy_(torch.tensor([t in self.cfg.mono_tracks for t in self.cfg.tracks]))
 
     @torch.no_grad()
     def map_velocity(self, scale: Sequence[float], shift: Sequence[float]) -> None:

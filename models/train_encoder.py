@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -37,7 +38,7 @@ from models.metrics import BARS, drum_segments, segments
 from models.ship import load_run_models
 from models.train_music import _generate, plot_losses
 
-__all__ = ["EncoderTrainConfig", "train_encoder", "reconstruction_scores"]
+__all__ = ["EncoderTrainConfig", "train_encoder", "reconstruction_scores", "generator_fingerprint"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,15 @@ def reconstruction_scores(gen: PhraseGenerator, enc: PhraseEncoder, real: np.nda
     return out
 
 
+def generator_fingerprint(gen: PhraseGenerator) -> str:
+    """sha256 of a generator's config and weights: an encoder checkpoint resumes only against the same one."""
+    digest = hashlib.sha256(json.dumps(asdict(gen.cfg), sort_keys=True).encode())
+    for name, tensor in sorted(gen.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def train_encoder(out: Path, cfg: EncoderTrainConfig, resume: bool = True) -> dict[str, Any]:
     """Invert the generator of the run folder ``out`` (``generator.pt``, ``emotion.pt``) for ``cfg.steps``
     steps, checkpointing every minute; returns the report (also written to ``out``)."""
@@ -126,7 +136,10 @@ def train_encoder(out: Path, cfg: EncoderTrainConfig, resume: bool = True) -> di
     opt = torch.optim.Adam(enc.parameters(), lr=cfg.lr)
     step, elapsed, history = 0, 0.0, []
     ckpt = out / "encoder.ckpt"
-    if resume and ckpt.is_file():
+    inverts = generator_fingerprint(gen)
+    if resume and ckpt.is_file() and torch.load(ckpt, weights_only=False).get("inverts") != inverts:
+        log.warning("%s was trained against another generator than the run's: the encoder starts over", ckpt)
+    elif resume and ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
         enc.load_state_dict(state["enc"])
         opt.load_state_dict(state["opt"])
@@ -148,7 +161,7 @@ def train_encoder(out: Path, cfg: EncoderTrainConfig, resume: bool = True) -> di
         return torch.from_numpy(_real_rolls(train[i], drums[j])), torch.from_numpy(train_emo[i])
 
     def save() -> None:
-        torch.save({"enc": enc.state_dict(), "opt": opt.state_dict(), "step": step,
+        torch.save({"enc": enc.state_dict(), "opt": opt.state_dict(), "step": step, "inverts": inverts,
                     "elapsed": time.monotonic() - t_start, "history": history, "config": asdict(ecfg)}, ckpt)
 
     bar = tqdm(desc="encoder", unit="step", initial=step, total=cfg.steps)

@@ -31,7 +31,7 @@ def test_exported_generator_is_self_describing_and_batched(models) -> None:
         assert 0 <= roll.min() and roll.max() <= 1
 
 
-def test_a_gated_generator_rests_in_onnxruntime_and_rebuilds_with_its_gate(tmp_path: Path) -> None:
+def test_reading_rules_rest_gated_bars_and_keep_one_pitch_on_mono_tracks_in_onnxruntime(tmp_path: Path) -> None:
     torch.manual_seed(0)
     gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
     inputs = (torch.randn(64, 32), torch.randn(64, 16), torch.rand(64, 2), torch.rand(64, 4))
@@ -39,20 +39,24 @@ def test_a_gated_generator_rests_in_onnxruntime_and_rebuilds_with_its_gate(tmp_p
         strongest = gen.logits(*inputs)[:, 0].amax(dim=(2, 3))  # [64, tracks]
     gate = torch.quantile(strongest, 0.5, dim=0)  # half the bars of each track under it
     gen.set_bar_gate(gate.tolist())
+    gen.set_mono_tracks(["melody", "bass"])
     path = export_generator(gen, tmp_path / "gated.onnx", {"training_data": "none", "seed": "0"})
     session = Generator(path, ["CPUExecutionProvider"])
+    assert session.contract.mono_tracks == ("melody", "bass")
     roll, _ = session.run(*(t.numpy() for t in inputs))
     rests = (strongest < gate).numpy()
     assert 0.3 < rests.mean() < 0.7
     assert roll.max(axis=(2, 3))[rests].max() < 1e-9  # a resting track is silent at any threshold
     assert (roll.max(axis=(2, 3))[~rests] > 0.5).all()  # the others play as before the gate
+    pitches_per_step = (roll > 0).sum(axis=3)  # [64, tracks, steps]
+    assert pitches_per_step[:, [0, 2]].max() == 1 and pitches_per_step[:, 1].max() > 1
     rebuilt = generator_from_onnx(path)
-    assert rebuilt.cfg.bar_gate == pytest.approx(gen.cfg.bar_gate)
+    assert rebuilt.cfg.bar_gate == pytest.approx(gen.cfg.bar_gate) and rebuilt.cfg.mono_tracks == ("melody", "bass")
     with torch.no_grad():
         assert np.abs(rebuilt(*inputs)[0].numpy() - roll).max() <= ATOL
-    # the graph itself is continuous: the gate travels in the contract and the reader applies it
+    # the graph itself is continuous: the rules travel in the contract and the reader applies them
     raw, _ = session.session.run(None, dict(zip(("z", "bar_z", "emotion", "codes"), (t.numpy() for t in inputs))))
-    assert (raw.max(axis=(2, 3))[rests] > 0.5).all()
+    assert (raw.max(axis=(2, 3))[rests] > 0.5).all() and ((raw[:, 0] > 0.5).sum(axis=2) > 1).any()
 
 
 def test_fp16_variant_of_a_gated_generator_keeps_parity_with_a_bar_on_its_gate(tmp_path: Path) -> None:
@@ -109,6 +113,10 @@ def _rewrite(src: Path, dst: Path, **meta: str | None) -> Path:
     ({"drum_tracks": "cowbell"}, "drum_tracks \\['cowbell'\\] must be among tracks"),
     ({"pitch_high": "200"}, "pitch range must satisfy"),
     ({"kind": "vocoder"}, "'kind' must be 'generator', 'emotion', 'encoder' or 'art'"),
+    ({"mono_tracks": "melody,vocals"}, "mono_tracks \\['melody', 'vocals'\\] must be among tracks"),
+    ({"bar_gate": "1.0,2.0"}, "'bar_gate' must hold one finite number per track \\(4\\)"),
+    ({"bar_gate": "1,2,nan,4"}, "'bar_gate' must hold one finite number per track"),
+    ({"bar_gate": "1,2,loud,4"}, "'bar_gate' must be comma-separated numbers"),
 ])
 def test_model_that_does_not_fit_is_refused_saying_why(models, tmp_path: Path, change: dict, reason: str) -> None:
     path = _rewrite(models.generator, tmp_path / "m.onnx", **change)

@@ -20,9 +20,9 @@ from models.ship import fold_code_signs, ship_run
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import cross_validate, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
-from models.metrics import features
-from models.train_music import (MusicConfig, calibrate_activity, calibrate_bar_gate, calibrate_velocity, distinct_share,
-                                train_music)
+from models.metrics import features, segments
+from models.train_music import (MONO_POLYPHONY, MusicConfig, calibrate_activity, calibrate_bar_gate, calibrate_velocity,
+                                distinct_share, monophonic_tracks, train_music)
 
 pytestmark = pytest.mark.slow
 
@@ -202,6 +202,26 @@ def test_gated_tracks_rest_in_as_many_bars_as_the_real_ones() -> None:
             assert float(silent[:, t].float().mean()) == pytest.approx(mapping[name]["empty_before"], abs=0.04)
 
 
+def test_the_sung_melody_is_read_one_pitch_a_step_and_the_chordal_tracks_are_not() -> None:
+    songs, split = load_pop909(limit=12)
+    real = segments(songs, split.train)
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    inputs = (torch.randn(256, 32), torch.randn(256, 16), torch.rand(256, 2), torch.rand(256, 4))
+    with torch.no_grad():
+        before, velocity_before = gen(*inputs)
+    chordal = monophonic_tracks(gen, real)
+    assert list(chordal) == ["melody", "accompaniment", "bass"]
+    assert chordal["melody"] < MONO_POLYPHONY < chordal["bass"] < chordal["accompaniment"]
+    assert gen.cfg.mono_tracks == ("melody",)
+    with torch.no_grad():
+        after, velocity_after = gen(*inputs)
+    assert ((before[:, 0] > 0.5).sum(dim=-1) > 1).any() and ((after[:, 0] > 0.5).sum(dim=-1) <= 1).all()
+    strongest = before[:, 0].argmax(dim=-1, keepdim=True)  # the note kept is the step's strongest pitch
+    assert torch.equal(after[:, 0].gather(-1, strongest), before[:, 0].gather(-1, strongest))
+    assert torch.equal(after[:, 1:], before[:, 1:]) and torch.equal(velocity_after, velocity_before)
+
+
 def test_calibrated_velocities_follow_the_real_ones() -> None:
     torch.manual_seed(0)
     gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
@@ -266,6 +286,16 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     resumed_encoder = train_encoder(run, EncoderTrainConfig(seed=1, steps=5, batch=4, width=16, songs=10, grooves=10,
                                                             eval_segments=8))
     assert resumed_encoder["steps"] == 5
+    saved = torch.load(run / "generator.pt", weights_only=False)  # the run's generator changes (say, retrained) ...
+    torch.save({**saved, "gen_config": {**saved["gen_config"], "mono_tracks": ["bass"]}}, tmp_path / "changed.pt")
+    (run / "generator.pt").rename(tmp_path / "kept.pt")
+    (tmp_path / "changed.pt").rename(run / "generator.pt")
+    restarted = train_encoder(run, EncoderTrainConfig(seed=1, steps=2, batch=4, width=16, songs=10, grooves=10,
+                                                      eval_segments=8))
+    assert restarted["steps"] == 2  # ... so its encoder starts over instead of resuming at step 5
+    (tmp_path / "kept.pt").replace(run / "generator.pt")
+    resumed_encoder = train_encoder(run, EncoderTrainConfig(seed=1, steps=5, batch=4, width=16, songs=10, grooves=10,
+                                                            eval_segments=8), resume=False)  # the one shipped below
     dest = tmp_path / "shipped"
     dest.mkdir()
     art = {"file": "art.onnx", "sha256": "0" * 64}  # shipped on its own (coevo ship RUN --art): kept as it was
@@ -288,6 +318,7 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     assert manifest["models"]["generator"]["velocity_map"] == resumed["velocity_map"]
     assert manifest["models"]["generator"]["activity_map"] == resumed["activity_map"]
     assert manifest["models"]["generator"]["bar_gate"] == resumed["bar_gate"]
+    assert manifest["models"]["generator"]["mono_tracks"] == resumed["mono_tracks"] == list(gen.contract.mono_tracks)
     gates = [resumed["bar_gate"][t]["gate"] for t in gen.contract.tracks]
     assert generator_from_onnx(dest / "generator.onnx").cfg.bar_gate == pytest.approx(gates, abs=1e-3)
     assert set(summary["velocity"]["model"]) == {"melody", "accompaniment", "bass", "drums"}
