@@ -17,7 +17,7 @@ from scipy.stats import gaussian_kde
 from bridge.phrase import note_runs
 from models.data import PITCH_LOW, STEPS, TRACKS
 
-__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "code_effect", "chroma", "musegan_metrics",
+__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "code_effect", "chroma", "chordal_share", "musegan_metrics",
            "velocity_figures", "phrase_histograms", "overlapping_area", "HISTOGRAMS", "CODE_VALUES", "SOFT_VELOCITY"]
 
 BARS = 4
@@ -101,6 +101,13 @@ def chroma(rolls: np.ndarray) -> np.ndarray:
     return weight
 
 
+def chordal_share(on: np.ndarray) -> float:
+    """MuseGAN's polyphony of ``on`` [..., steps, pitches] (sounding cells): the share of the steps that
+    sound anything which sound two pitches or more."""
+    sounding = (on > 0).sum(axis=-1)
+    return float((sounding >= 2).sum() / max((sounding >= 1).sum(), 1))
+
+
 def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
     """MuseGAN's metrics of a set of segments: empty bars, used pitch classes, qualified notes,
     polyphony, drum pattern and tonal distance between track pairs."""
@@ -118,8 +125,7 @@ def musegan_metrics(roll: np.ndarray) -> dict[str, float]:
         out[f"pitch_classes_per_bar.{name}"] = float(used[nonempty].sum(axis=1).mean()) if nonempty.any() else 0.0
         lengths = np.concatenate([note_runs(on[i, :, t].reshape(bars * STEPS, -1))[2] for i in range(n)])
         out[f"qualified_notes.{name}"] = float((lengths >= 2).mean()) if lengths.size else 0.0
-        sounding = flat.sum(axis=2)
-        out[f"polyphony.{name}"] = float((sounding >= 2).sum() / max((sounding >= 1).sum(), 1))
+        out[f"polyphony.{name}"] = chordal_share(flat)
     hits = np.nonzero(on[:, :, DRUMS])  # (segment, bar, step, pitch)
     out["drum_pattern"] = float((hits[2] % 2 == 0).mean()) if hits[0].size else 0.0
     centroids = {}

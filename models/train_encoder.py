@@ -137,10 +137,10 @@ def train_encoder(out: Path, cfg: EncoderTrainConfig, resume: bool = True) -> di
     step, elapsed, history = 0, 0.0, []
     ckpt = out / "encoder.ckpt"
     inverts = generator_fingerprint(gen)
-    if resume and ckpt.is_file() and torch.load(ckpt, weights_only=False).get("inverts") != inverts:
+    state = torch.load(ckpt, weights_only=False) if resume and ckpt.is_file() else None
+    if state is not None and state.get("inverts") != inverts:
         log.warning("%s was trained against another generator than the run's: the encoder starts over", ckpt)
-    elif resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
+    elif state is not None:
         enc.load_state_dict(state["enc"])
         opt.load_state_dict(state["opt"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]

@@ -37,7 +37,7 @@ from torch import nn
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
 from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
-from models.metrics import BARS, PITCHED, code_effect, drum_segments, features, segments
+from models.metrics import BARS, PITCHED, chordal_share, code_effect, drum_segments, features, segments
 
 __all__ = ["MusicConfig", "Critic", "train_music", "distinct_share", "monophonic_tracks", "calibrate_activity",
            "calibrate_bar_gate", "calibrate_velocity", "MONO_POLYPHONY"]
@@ -175,10 +175,7 @@ def monophonic_tracks(gen: PhraseGenerator, real: np.ndarray) -> dict[str, float
     the model's own choice of the note; the other tracks (bass 39% chordal in the songs) are left as
     they are.
     """
-    out = {}
-    for t in range(real.shape[2]):
-        sounding = (real[:, :, t] > 0).sum(axis=3)  # pitches per step
-        out[gen.cfg.tracks[t]] = round(float((sounding >= 2).sum() / max((sounding >= 1).sum(), 1)), 5)
+    out = {gen.cfg.tracks[t]: round(chordal_share(real[:, :, t]), 5) for t in range(real.shape[2])}
     gen.set_mono_tracks([name for name, share in out.items() if share < MONO_POLYPHONY])
     return out
 
