@@ -9,6 +9,12 @@ written at one General MIDI pitch). POP909 and Groove are independent: each trai
 VGMIDI's raw annotations (about 30 listeners' valence/arousal traces per piece, one value per bar)
 rate whole pieces bar by bar; ``load_vgmidi_pieces`` gives them for a second, larger evaluation.
 
+Each POP909 bar also carries its annotations (``load_pop909_annotations``): the key at its downbeat
+(``key_audio.txt``; POP909's MIDI is aligned to the audio, so its times are read on the same clock) and
+the chord at each of its four beats (``chord_midi.txt``, read a 16th note after the beat), as root
+pitch class and quality (``CHORD_QUALITIES``; an inversion's bass note is left out; ``N``, no chord,
+is root -1).
+
 Preprocessing is cached (``<user cache>/coevo/``), so a second run starts in seconds. The split is
 by song and fixed by a seeded permutation of song numbers; it is saved with the cache.
 """
@@ -29,8 +35,8 @@ from typing import Any, Callable
 import numpy as np
 import platformdirs
 
-__all__ = ["PITCH_LOW", "PITCH_HIGH", "STEPS", "TRACKS", "DRUM_CLASSES", "data_root", "load_pop909",
-           "load_groove", "load_vgmidi", "load_vgmidi_pieces", "VGMidi", "RatedPieces", "Split", "roll_from_notes"]
+__all__ = ["PITCH_LOW", "PITCH_HIGH", "STEPS", "TRACKS", "DRUM_CLASSES", "MODES", "CHORD_QUALITIES", "data_root",
+           "load_pop909", "load_pop909_annotations", "parse_label", "Annotations", "load_groove", "load_vgmidi", "load_vgmidi_pieces", "VGMidi", "RatedPieces", "Split", "roll_from_notes"]
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,12 @@ DRUM_CLASSES: dict[str, tuple[int, ...]] = {
     "ride": (51, 53, 59),
 }
 _DRUM_MAP = {p: cls[0] for cls in DRUM_CLASSES.values() for p in cls}
-CACHE_VERSION = "3"  # raise when a cached reading changes; 3: VGMIDI pieces cached by a reader that
-# turned warnings into errors had lost 23 of 200 pieces, and such a cache outlives the fix
+MODES = ("maj", "min")  # POP909's key modes
+CHORD_QUALITIES = ("maj", "min", "sus2", "min7", "maj7", "sus4", "7", "sus4(b7)", "maj6", "dim", "hdim7", "aug", "min6",
+                   "dim7", "minmaj7")  # every chord quality POP909's chord_midi.txt uses
+_NATURALS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+CACHE_VERSION = "4"  # raise when a cached reading changes; 3: VGMIDI pieces cached by a reader that
+# turned warnings into errors had lost 23 of 200 pieces, and such a cache outlives the fix; 4: POP909 keys and chords
 
 
 def data_root() -> Path:
@@ -122,17 +132,60 @@ def _step_grid(beats: np.ndarray) -> np.ndarray:
     return np.concatenate(points + [beats[-1:]])
 
 
-def _pop909_song(folder: str) -> tuple[str, np.ndarray] | None:
+def parse_label(label: str, vocabulary: tuple[str, ...]) -> tuple[int, int]:
+    """A POP909 key or chord label (``Gb:maj``, ``C#:min7/b3``, ``N``) as (root pitch class, index of its
+    quality in ``vocabulary``); ``N`` is (-1, -1)."""
+    if label == "N":
+        return -1, -1
+    root, _, quality = label.partition(":")
+    quality = quality.split("/")[0] or "maj"  # a bare root is a major chord
+    if not root or root[0] not in _NATURALS or quality not in vocabulary or root[1:].strip("#b") or len(root) > 2:
+        raise ValueError(f"expected a label like 'Gb:maj' with a quality among {vocabulary}, got {label!r}")
+    shift = {"#": 1, "b": -1, "": 0}[root[1:]]
+    return (_NATURALS[root[0]] + shift) % 12, vocabulary.index(quality)
+
+
+def _bar_downbeats(beats: np.ndarray) -> list[int]:
+    """Indices of the beats that start a whole 4/4 bar (4 beats to the next downbeat, all on the step grid)."""
+    down = np.flatnonzero(beats[:, 2] == 1.0)
+    if len(down) < 5:
+        return []
+    return [int(d) for d, e in zip(down[:-1], down[1:]) if e - d == 4 and d + 4 <= len(beats) - 1]
+
+
+def _label_at(table: list[tuple[float, float, str]], t: float, vocabulary: tuple[str, ...]) -> tuple[int, int]:
+    """The label of the (start, end, label) row sounding at time ``t``; (-1, -1) where none does."""
+    for start, end, label in table:
+        if start <= t < end:
+            return parse_label(label, vocabulary)
+    return -1, -1
+
+
+def _read_labels(path: Path) -> list[tuple[float, float, str]]:
+    rows = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(float(r[0]), float(r[1]), r[2]) for r in rows]
+
+
+def _pop909_annotations(path: Path, beats: np.ndarray, downbeats: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Key [bars, 2] and chords [bars, 4, 2] (root, quality index) of a song's bars; -1 where unannotated."""
+    keys, chords = _read_labels(path / "key_audio.txt"), _read_labels(path / "chord_midi.txt")
+    times = beats[:, 0]
+    key = np.array([_label_at(keys, times[d], MODES) for d in downbeats], dtype=np.int8).reshape(-1, 2)
+    at = [[times[d + b] + (times[d + b + 1] - times[d + b]) / 4 for b in range(4)] for d in downbeats]
+    chord = np.array([[_label_at(chords, t, CHORD_QUALITIES) for t in bar] for bar in at], dtype=np.int8)
+    return key, chord.reshape(-1, 4, 2)
+
+
+def _pop909_song(folder: str) -> tuple[str, np.ndarray, np.ndarray, np.ndarray] | None:
+    """A song's bars [bars, 3, 16, pitches], keys [bars, 2] and chords [bars, 4, 2]."""
     import pretty_midi
 
     path = Path(folder)
     song = path.name
     beats = np.loadtxt(path / "beat_midi.txt")
-    down = np.flatnonzero(beats[:, 2] == 1.0)
-    if len(down) < 5:
+    bar_starts = _bar_downbeats(beats)
+    if not bar_starts:
         return None
-    # bars from each downbeat to the next; keep only bars of exactly 4 beats
-    bar_starts = [d for d, e in zip(down[:-1], down[1:]) if e - d == 4]
     pm = pretty_midi.PrettyMIDI(str(path / f"{song}.mid"))
     tracks = {i.name.upper(): [(n.pitch, n.start, n.end, n.velocity) for n in i.notes] for i in pm.instruments}
     times = beats[:, 0]
@@ -157,29 +210,53 @@ def _pop909_song(folder: str) -> tuple[str, np.ndarray] | None:
             piano[s:end, low] = 0
     accomp = np.maximum(bridge, piano)
     full = np.stack([melody, accomp, bass], axis=0)  # [3, steps, pitches]
-    bars = [full[:, d * 4:d * 4 + STEPS] for d in bar_starts if d * 4 + STEPS <= full.shape[1]]
-    if not bars:
-        return None
-    return song, np.stack(bars)  # [bars, 3, 16, pitches]
+    bars = np.stack([full[:, d * 4:d * 4 + STEPS] for d in bar_starts])  # [bars, 3, 16, pitches]
+    return song, bars, *_pop909_annotations(path, beats, bar_starts)
 
 
-def load_pop909(seed: int = 909, limit: int | None = None, workers: int = 2) -> tuple[dict[str, np.ndarray], Split]:
-    """Bars of every POP909 song (cached) and the by-song split."""
+@dataclass(frozen=True)
+class Annotations:
+    """A POP909 song's annotations, bar by bar as its rolls: ``key`` [bars, 2] (tonic pitch class, index in
+    ``MODES``) and ``chords`` [bars, 4, 2] (root pitch class, index in ``CHORD_QUALITIES``, at each beat);
+    -1 where unannotated."""
+
+    key: np.ndarray
+    chords: np.ndarray
+
+
+_KEY, _CHORDS = ":key", ":chords"  # suffixes of the annotation arrays in the POP909 cache
+
+
+def _pop909_arrays(limit: int | None, workers: int) -> dict[str, np.ndarray]:
+    """The POP909 cache: each song's bars under its name, its annotations under name + _KEY / _CHORDS."""
     root = data_root() / "pop909" / "POP909"
     folders = sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit())[:limit]
 
     def build() -> dict[str, np.ndarray]:
-        results = _parallel(_pop909_song, [str(f) for f in folders], "POP909", "song", workers)
-        kept = {song: bars for song, bars in filter(None, results)}
-        if len(kept) < len(folders):
+        results = [r for r in _parallel(_pop909_song, [str(f) for f in folders], "POP909", "song", workers) if r]
+        if len(results) < len(folders):
             log.warning("POP909: %d of %d songs have no complete 4/4 bar and were left out",
-                        len(folders) - len(kept), len(folders))
-        return kept
+                        len(folders) - len(results), len(folders))
+        arrays = {}
+        for song, bars, key, chords in results:
+            arrays.update({song: bars, song + _KEY: key, song + _CHORDS: chords})
+        return arrays
 
-    songs = _cached("pop909", f"{seed}-{[f.name for f in folders]}", build)
+    return _cached("pop909", f"{[f.name for f in folders]}", build)
+
+
+def load_pop909(seed: int = 909, limit: int | None = None, workers: int = 2) -> tuple[dict[str, np.ndarray], Split]:
+    """Bars of every POP909 song (cached) and the by-song split."""
+    songs = {k: v for k, v in _pop909_arrays(limit, workers).items() if ":" not in k}
     split = _split(sorted(songs), seed)
     (_cache_dir() / f"pop909-split-{seed}-{len(songs)}.json").write_text(json.dumps(split.__dict__, indent=1))
     return songs, split
+
+
+def load_pop909_annotations(limit: int | None = None, workers: int = 2) -> dict[str, Annotations]:
+    """Each POP909 song's key and chords, bar by bar as ``load_pop909``'s rolls (the same cache)."""
+    arrays = _pop909_arrays(limit, workers)
+    return {k: Annotations(arrays[k + _KEY], arrays[k + _CHORDS]) for k in arrays if ":" not in k}
 
 
 def _groove_file(path: str) -> np.ndarray | None:

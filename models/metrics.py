@@ -17,7 +17,7 @@ from scipy.stats import gaussian_kde
 from bridge.phrase import note_runs
 from models.data import PITCH_LOW, STEPS, TRACKS
 
-__all__ = ["BARS", "PITCHED", "segments", "drum_segments", "features", "code_effect", "chroma", "chordal_share", "musegan_metrics",
+__all__ = ["BARS", "PITCHED", "segment_starts", "segments", "drum_segments", "features", "code_effect", "chroma", "chordal_share", "musegan_metrics",
            "velocity_figures", "phrase_histograms", "overlapping_area", "HISTOGRAMS", "CODE_VALUES", "SOFT_VELOCITY"]
 
 BARS = 4
@@ -30,16 +30,20 @@ CODE_VALUES = np.linspace(-1, 1, 5)  # where a code's effect is measured
 SOFT_VELOCITY = 20  # a note under this velocity is all but inaudible on most instruments
 
 
-def segments(songs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
-    """Non-overlapping 4-bar segments [n, 4, 3, 16, pitches] of the named songs."""
+def segment_starts(songs: dict[str, np.ndarray], names: list[str]) -> list[tuple[str, int]]:
+    """(song, first bar) of each segment ``segments`` cuts from the named songs."""
     out = []
     for name in names:
         bars = songs[name]
         for s in range(0, len(bars) - BARS + 1, BARS):
-            seg = bars[s:s + BARS]
-            if (seg[:, :2] > 0).any(axis=(1, 2, 3)).all():  # no silent bar in melody + accompaniment
-                out.append(seg)
-    return np.stack(out)
+            if (bars[s:s + BARS, :2] > 0).any(axis=(1, 2, 3)).all():  # no silent bar in melody + accompaniment
+                out.append((name, s))
+    return out
+
+
+def segments(songs: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """Non-overlapping 4-bar segments [n, 4, 3, 16, pitches] of the named songs."""
+    return np.stack([songs[name][s:s + BARS] for name, s in segment_starts(songs, names)])
 
 
 def drum_segments(bars: dict[str, np.ndarray], names: list[str]) -> np.ndarray:

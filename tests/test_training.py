@@ -13,14 +13,14 @@ import torch
 from bridge.generation import EmotionReader, Encoder, Generator
 from bridge.phrase import Note
 from export.onnx_export import generator_from_onnx
-from models.data import (PITCH_LOW, STEPS, data_root, load_groove, load_pop909, load_vgmidi, load_vgmidi_pieces,
-                         roll_from_notes)
+from models.data import (CHORD_QUALITIES, MODES, PITCH_LOW, STEPS, data_root, load_groove, load_pop909,
+                         load_pop909_annotations, load_vgmidi, load_vgmidi_pieces, parse_label, roll_from_notes)
 from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import cross_validate, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
-from models.metrics import features, segments
+from models.metrics import features, segment_starts, segments
 from models.train_music import (MONO_POLYPHONY, MusicConfig, calibrate_activity, calibrate_bar_gate, calibrate_velocity,
                                 distinct_share, monophonic_tracks, train_music)
 
@@ -51,6 +51,37 @@ def test_pop909_bars_split_by_song_and_cached() -> None:
     t = time.monotonic()
     again, _ = load_pop909(limit=12)
     assert time.monotonic() - t < 5 and np.array_equal(again["001"], bars)  # from the cache
+
+
+def test_pop909_bars_carry_their_key_and_the_chord_of_each_beat() -> None:
+    songs, split = load_pop909(limit=12)
+    notes = load_pop909_annotations(limit=12)
+    assert set(notes) == set(songs)
+    for song, bars in songs.items():
+        assert notes[song].key.shape == (len(bars), 2) and notes[song].chords.shape == (len(bars), 4, 2)
+    # song 001 (key_audio.txt: Gb major from 2.67 s; chord_midi.txt: no chord until the second bar's downbeat,
+    # then B, C# major, Bb, Eb minor, two beats each)
+    first = notes["001"]
+    gb_major, b_major, cs_major = (6, MODES.index("maj")), [11, 0], [1, 0]
+    assert tuple(first.key[0]) == (-1, -1) and tuple(first.key[1]) == gb_major
+    assert (first.chords[0] == -1).all()
+    assert first.chords[1].tolist() == [b_major, b_major, cs_major, cs_major]
+    assert first.chords[2].tolist() == [[10, 1], [10, 1], [3, 1], [3, 1]]
+    # a segment's annotations are found at the bar it starts on
+    name, bar = segment_starts(songs, split.train)[5]
+    assert np.array_equal(segments(songs, split.train)[5], songs[name][bar:bar + 4])
+
+
+@pytest.mark.parametrize("label, expected", [("Bb:min7/b3", (10, CHORD_QUALITIES.index("min7"))), ("C#:maj", (1, 0)),
+                                             ("Cb:maj", (11, 0)), ("N", (-1, -1))])
+def test_pop909_labels_parse_to_root_and_quality(label: str, expected: tuple[int, int]) -> None:
+    assert parse_label(label, CHORD_QUALITIES) == expected
+
+
+@pytest.mark.parametrize("label", ["H:maj", "C:power", "C##:maj", "", "Eb:min9"])
+def test_a_pop909_label_outside_the_vocabulary_is_refused_saying_what_was_expected(label: str) -> None:
+    with pytest.raises(ValueError, match="expected a label like 'Gb:maj'"):
+        parse_label(label, CHORD_QUALITIES)
 
 
 def test_rated_vgmidi_pieces_carry_their_listeners_ratings_step_by_step(tmp_path: Path, monkeypatch) -> None:
