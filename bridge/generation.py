@@ -123,7 +123,7 @@ class Generator:
 
     def run(self, z: np.ndarray, bar_z: np.ndarray, emotion: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One model call, all inputs batched on axis 0 (a row per bar), its activity read by the contract's
-        rules (one pitch a step on mono tracks, the bar gate)."""
+        rules (one pitch a step on mono tracks, the strongest pitch classes of each bar, the bar gate)."""
         roll, velocity = self.session.run(None, {"z": z, "bar_z": bar_z, "emotion": emotion, "codes": codes})
         return self.contract.read_activity(roll), velocity
 

@@ -12,9 +12,11 @@ Generator (``kind = generator``): generates one bar per batch row.
     outputs  roll     [batch, tracks, steps_per_bar, pitches]  note activity in [0, 1]
              velocity [batch, tracks, steps_per_bar, pitches]  velocity in [0, 1]
     optional mono_tracks tracks that sound one pitch at a time: only each step's strongest pitch sounds
+             bar_pitch_classes  per track, the most pitch classes a bar sounds (0: any): those with the
+                         most activity in the bar, summed over its steps and octaves
              bar_gate    one activity logit per track: a bar whose strongest ``roll`` cell stays under
                          ``sigmoid(gate)`` rests, at any threshold
-             Both are reading rules (``GeneratorContract.read_activity``), applied outside the graph so
+             All are reading rules, applied in this order (``GeneratorContract.read_activity``), applied outside the graph so
              that it stays continuous and its fp16 variant keeps parity with a bar on its gate.
 
 Emotion model (``kind = emotion``): reads a single-track piano roll of any length.
@@ -78,7 +80,7 @@ _GENERATOR_KEYS = (
 )
 _EMOTION_KEYS = ("coevo.contract", "kind", "steps_per_bar", "pitch_low", "pitch_high")
 _ART_KEYS = ("coevo.contract", "kind", "latent_size", "code_names", "movements", "image_size", "emotion_inputs")
-_READING_KEYS = ("bar_gate", "mono_tracks")  # optional: how the daemon reads a generator's activity
+_READING_KEYS = ("bar_gate", "mono_tracks", "bar_pitch_classes")  # optional: how the daemon reads a generator's activity
 _ENCODER_KEYS = tuple(k for k in _GENERATOR_KEYS if k != "emotion_inputs") + ("generator_sha256",)
 
 
@@ -110,6 +112,20 @@ def _bar_gate(value: str, tracks: tuple[str, ...]) -> tuple[float, ...]:
     return gate
 
 
+def _pitch_classes(value: str, tracks: tuple[str, ...]) -> tuple[int, ...]:
+    """The optional ``bar_pitch_classes`` key: empty, or one count 0..12 per track."""
+    if not value.strip():
+        return ()
+    try:
+        classes = tuple(int(k) for k in value.split(","))
+    except ValueError as err:
+        raise ContractError(f"metadata 'bar_pitch_classes' must be comma-separated integers, got {value!r}") from err
+    if len(classes) != len(tracks) or not all(0 <= k <= 12 for k in classes):
+        raise ContractError(f"metadata 'bar_pitch_classes' must hold one count 0..12 per track ({len(tracks)}), "
+                            f"got {value!r}")
+    return classes
+
+
 def _int(meta: Mapping[str, str], key: str) -> int:
     try:
         return int(meta[key])
@@ -130,6 +146,7 @@ class GeneratorContract:
     extra: Mapping[str, str]
     bar_gate: tuple[float, ...] = ()  # per track, activity logits; empty: no track rests by a gate
     mono_tracks: tuple[str, ...] = ()  # tracks that sound one pitch at a time
+    bar_pitch_classes: tuple[int, ...] = ()  # per track, the most pitch classes a bar sounds (0: any); empty: no limit
 
     @property
     def pitches(self) -> int:
@@ -137,14 +154,22 @@ class GeneratorContract:
 
     def read_activity(self, roll: np.ndarray) -> np.ndarray:
         """Apply the reading rules to ``roll`` [bars, tracks, steps, pitches] (activity 0..1, as the graph
-        gives it), in place: on the ``mono_tracks`` every pitch but each step's strongest is silenced, then
-        every bar whose strongest cell of a track stays under ``sigmoid(bar_gate[track])`` rests. Returns ``roll``."""
+        gives it), in place: on the ``mono_tracks`` every pitch but each step's strongest is silenced; each
+        track keeps in each bar its ``bar_pitch_classes`` strongest pitch classes (the most activity, summed
+        over the bar's steps and octaves); then every bar whose strongest cell of a track stays under
+        ``sigmoid(bar_gate[track])`` rests. Returns ``roll``."""
         if self.mono_tracks:
             mono = [self.tracks.index(t) for t in self.mono_tracks]
             part = roll[:, mono]
             strongest = np.zeros(part.shape, dtype=bool)
             np.put_along_axis(strongest, part.argmax(axis=3)[..., None], True, axis=3)
             roll[:, mono] = np.where(strongest, part, 0.0)
+        if self.bar_pitch_classes:
+            pitch_class = (np.arange(self.pitches) + self.pitch_low) % 12
+            chroma = roll.sum(axis=2) @ np.eye(12, dtype=roll.dtype)[pitch_class]  # [bars, tracks, 12]
+            limit = np.array([k or 12 for k in self.bar_pitch_classes])
+            weakest_kept = np.take_along_axis(np.sort(chroma, axis=2), (12 - limit)[None, :, None], axis=2)
+            roll *= (chroma >= weakest_kept)[:, :, None, pitch_class]
         if self.bar_gate:
             cut = 0.5 * (1.0 + np.tanh(np.asarray(self.bar_gate, dtype=np.float64) / 2))  # sigmoid, without overflow
             roll[roll.max(axis=(2, 3)) < cut] = 0.0
@@ -164,6 +189,8 @@ class GeneratorContract:
             meta["bar_gate"] = ",".join(repr(g) for g in self.bar_gate)
         if self.mono_tracks:
             meta["mono_tracks"] = ",".join(self.mono_tracks)
+        if self.bar_pitch_classes:
+            meta["bar_pitch_classes"] = ",".join(str(k) for k in self.bar_pitch_classes)
         return meta
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -329,6 +356,7 @@ def parse_contract(
         extra=extra,
         bar_gate=_bar_gate(meta.get("bar_gate", ""), tracks) if kind == "generator" else (),
         mono_tracks=_split(meta.get("mono_tracks", "")) if kind == "generator" else (),
+        bar_pitch_classes=_pitch_classes(meta.get("bar_pitch_classes", ""), tracks) if kind == "generator" else (),
     )
     if not set(grid.mono_tracks) <= set(tracks):
         raise ContractError(f"mono_tracks {list(grid.mono_tracks)} must be among tracks {list(tracks)}")

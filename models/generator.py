@@ -30,6 +30,8 @@ class GeneratorConfig:
     # track rests in that bar (set by calibration after training; empty: no gate, as in files before 2026-12-03)
     mono_tracks: tuple[str, ...] = ()  # tracks that sound one pitch at a time: at each step only the strongest pitch
     # can sound (set after training from the data; empty: every track may sound chords, as before 2026-12-03)
+    bar_pitch_classes: tuple[int, ...] = ()  # per track, the most pitch classes a bar sounds, its strongest (0: any;
+    # set after training from the data; empty: no limit, as in files before 2026-12-03)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -46,8 +48,9 @@ class PhraseGenerator(nn.Module):
     rarely across a beat. The pitch axis is produced by a linear map per time step, so any pitch
     range fits. With a ``bar_gate``, a track whose strongest activity in a bar stays under its gate
     rests in that bar (every cell silent at any threshold), as real tracks rest between phrases; the
-    ``mono_tracks`` sound only the strongest pitch of each step, as a sung melody does. The exporter
-    leaves both rules out of the graph and writes them into the contract, whose reader applies them
+    ``mono_tracks`` sound only the strongest pitch of each step, as a sung melody does; with
+    ``bar_pitch_classes`` a track sounds in each bar only its strongest pitch classes (by the bar's
+    total activity on each), as real parts keep to a few. The exporter leaves these rules out of the graph and writes them into the contract, whose reader applies them
     (``GeneratorContract.read_activity``).
     """
 
@@ -76,8 +79,11 @@ class PhraseGenerator(nn.Module):
         self.to_roll = nn.Conv1d(w, n_tracks * cfg.pitches * 2, 1)
         self.register_buffer("gate", torch.full((n_tracks,), NO_GATE), persistent=False)  # cfg.bar_gate's
         self.register_buffer("mono", torch.zeros(n_tracks, dtype=torch.bool), persistent=False)  # cfg.mono_tracks
+        self.register_buffer("classes", torch.full((n_tracks,), 12), persistent=False)  # cfg.bar_pitch_classes
+        self.register_buffer("pitch_class", (torch.arange(cfg.pitches) + cfg.pitch_low) % 12, persistent=False)
         self.set_bar_gate(cfg.bar_gate)
         self.set_mono_tracks(cfg.mono_tracks)
+        self.set_bar_pitch_classes(cfg.bar_pitch_classes)
 
     def logits(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Activity and velocity before their sigmoids: [B, 2, tracks, steps, pitches]."""
@@ -86,12 +92,18 @@ class PhraseGenerator(nn.Module):
         x = self.fc(x).view(x.shape[0], cfg.width, self.seed_steps)
         x = self.to_roll(self.up(x))  # [B, 2*tracks*pitches, steps]
         x = x.view(x.shape[0], 2, len(cfg.tracks), cfg.pitches, cfg.steps_per_bar).transpose(3, 4)
-        if not cfg.bar_gate and not cfg.mono_tracks:
+        if not cfg.bar_gate and not cfg.mono_tracks and not cfg.bar_pitch_classes:
             return x
         activity = x[:, 0]
         if cfg.mono_tracks:
             weaker = activity < activity.amax(dim=3, keepdim=True)  # [B, tracks, steps, pitches]
             activity = activity.masked_fill(weaker & self.mono[None, :, None, None], RESTING)
+        if cfg.bar_pitch_classes:
+            strength = torch.sigmoid(activity).sum(dim=2)  # [B, tracks, pitches]
+            chroma = strength.new_zeros(*strength.shape[:2], 12).index_add_(2, self.pitch_class, strength)
+            rank = chroma.argsort(dim=2, descending=True, stable=True).argsort(dim=2)  # 0: the strongest class
+            kept = (rank < self.classes[None, :, None])[:, :, self.pitch_class]  # [B, tracks, pitches]
+            activity = activity.masked_fill(~kept[:, :, None, :], RESTING)
         if cfg.bar_gate:
             rests = activity.amax(dim=(2, 3)) < self.gate  # [B, tracks]
             activity = activity.masked_fill(rests[:, :, None, None], RESTING)
@@ -117,6 +129,15 @@ class PhraseGenerator(nn.Module):
             raise ValueError(f"mono tracks must be among {list(self.cfg.tracks)}, got {unknown}")
         self.cfg.mono_tracks = tuple(names)
         self.mono.copy_(torch.tensor([t in self.cfg.mono_tracks for t in self.cfg.tracks]))
+
+    @torch.no_grad()
+    def set_bar_pitch_classes(self, classes: Sequence[int]) -> None:
+        """Sound at most ``classes[t]`` pitch classes a bar on track ``t``, its strongest (0: any; empty: no
+        limit on any track), in ``cfg.bar_pitch_classes`` too."""
+        if classes and (len(classes) != len(self.cfg.tracks) or not all(0 <= int(k) <= 12 for k in classes)):
+            raise ValueError(f"one count 0..12 per track ({len(self.cfg.tracks)}), got {list(classes)}")
+        self.cfg.bar_pitch_classes = tuple(int(k) for k in classes)
+        self.classes.copy_(torch.tensor([k or 12 for k in self.cfg.bar_pitch_classes] or [12] * len(self.cfg.tracks)))
 
     @torch.no_grad()
     def map_velocity(self, scale: Sequence[float], shift: Sequence[float]) -> None:

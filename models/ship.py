@@ -37,7 +37,8 @@ def fold_code_signs(gen: PhraseGenerator, signs: list[float]) -> PhraseGenerator
 
 def _config_from_json(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved model config (generator, encoder, art) with its JSON lists back as tuples."""
-    lists = ("code_names", "tracks", "drum_tracks", "movements", "emotion_mean", "emotion_std", "bar_gate", "mono_tracks")
+    lists = ("code_names", "tracks", "drum_tracks", "movements", "emotion_mean", "emotion_std", "bar_gate", "mono_tracks",
+             "bar_pitch_classes")
     return {k: tuple(v) if k in lists else v for k, v in saved.items()}
 
 
@@ -128,6 +129,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
                 "activity_map": music_report.get("activity_map"),  # None: a run from before these calibrations
                 "bar_gate": music_report.get("bar_gate"),
                 "mono_tracks": music_report.get("mono_tracks"),
+                "bar_pitch_classes": music_report.get("bar_pitch_classes"),
                 "velocity_map": music_report.get("velocity_map"),
                 "evaluation": {"features_test_vs_generated": music_report["features_test_vs_generated"],
                                "code_effects": music_report["standardized_slopes"],

@@ -14,6 +14,8 @@
 - Chaining: the 4 bars of a segment share z and have their own bar_z; the critic sees all 4 bars.
 - Adam, lr 1e-4 for both, betas (0.5, 0.9); 3 critic steps per generator step; GP weight 10.
 - Afterwards the tracks that the songs sing one pitch at a time are read so (``monophonic_tracks``),
+  each pitched track sounds in a bar only as many pitch classes as most real bars of it do
+  (``pitch_class_limits``),
   each track's activity logits are shifted so that it sounds as often as the real track
   at the daemon's default threshold (``calibrate_activity``), each track rests in as many bars as the
   real track (``calibrate_bar_gate``), then its velocity logits are scaled and shifted so that its
@@ -37,10 +39,10 @@ from torch import nn
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
 from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
-from models.metrics import BARS, PITCHED, chordal_share, code_effect, drum_segments, features, segments
+from models.metrics import BARS, PITCHED, chordal_share, chroma, code_effect, drum_segments, features, segments
 
-__all__ = ["MusicConfig", "Critic", "train_music", "distinct_share", "monophonic_tracks", "calibrate_activity",
-           "calibrate_bar_gate", "calibrate_velocity", "MONO_POLYPHONY"]
+__all__ = ["MusicConfig", "Critic", "train_music", "distinct_share", "monophonic_tracks", "pitch_class_limits",
+           "calibrate_activity", "calibrate_bar_gate", "calibrate_velocity", "MONO_POLYPHONY", "PITCH_CLASS_COVER"]
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,7 @@ def _track_cells(real: np.ndarray, drums: np.ndarray, t: int) -> np.ndarray:
 
 
 MONO_POLYPHONY = 0.02  # a track sounding two pitches at once in fewer of its sounding steps is read one pitch at a time
+PITCH_CLASS_COVER = 0.85  # a pitched track sounds in a bar as many pitch classes as this share of the real bars do, at most
 
 
 def monophonic_tracks(gen: PhraseGenerator, real: np.ndarray) -> dict[str, float]:
@@ -177,6 +180,32 @@ def monophonic_tracks(gen: PhraseGenerator, real: np.ndarray) -> dict[str, float
     """
     out = {gen.cfg.tracks[t]: round(chordal_share(real[:, :, t]), 5) for t in range(real.shape[2])}
     gen.set_mono_tracks([name for name, share in out.items() if share < MONO_POLYPHONY])
+    return out
+
+
+def pitch_class_limits(gen: PhraseGenerator, real: np.ndarray) -> dict[str, dict[str, float]]:
+    """Limit each pitched track of ``gen`` to its strongest few pitch classes a bar: the fewest that cover
+    ``PITCH_CLASS_COVER`` of the sounding bars of that track in the real segments (``real`` [n, 4, 3, 16, P]);
+    the drums keep every pitch. Returns, per pitched track, the limit and the share of real bars it covers.
+
+    The songs' accompaniment sounds 4.6 pitch classes a bar and its bass 2.3, where the shipped
+    generator of 2026-12-03 sounded 5.9 and 3.6: weak stray notes, off the bar's harmony, that the
+    activity threshold lets through. The strongest classes are the model's own harmony of the bar.
+    """
+    limits, out = [], {}
+    for t, name in enumerate(gen.cfg.tracks):
+        if t >= real.shape[2]:
+            limits.append(0)
+            continue
+        bars = real[:, :, t].reshape(-1, *real.shape[3:])  # [n * bars, steps, P]
+        used = (chroma(bars) > 0).sum(axis=1)  # pitch classes a bar
+        used = used[used > 0]
+        covered = np.array([(used <= k).mean() for k in range(1, 13)])
+        k = int(np.argmax(covered >= PITCH_CLASS_COVER)) + 1
+        limits.append(k)
+        out[name] = {"pitch_classes": k, "real_bars_covered": round(float(covered[k - 1]), 4),
+                     "real_mean": round(float(used.mean()), 3)}
+    gen.set_bar_pitch_classes(limits)
     return out
 
 
@@ -453,6 +482,7 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
                 "gen_config": asdict(gcfg)}, ckpt)
     gen.eval()
     chordal = monophonic_tracks(gen, real)
+    pitch_classes = pitch_class_limits(gen, real)
     activity_map = calibrate_activity(gen, real, drums, labels, cfg.seed)
     bar_gate = calibrate_bar_gate(gen, real, drums, cfg.seed)
     velocity_map = calibrate_velocity(gen, real, drums, labels, cfg.seed)
@@ -476,6 +506,7 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
         "segments": int(len(real)), "drum_segments": int(len(drums)), "steps": step,
         "training_seconds": round(elapsed, 1), "code_names": names, "code_signs": signs, **effects,
         "chordal_steps_real": chordal, "mono_tracks": list(gen.cfg.mono_tracks),
+        "pitch_classes_real": pitch_classes, "bar_pitch_classes": list(gen.cfg.bar_pitch_classes),
         "activity_map": activity_map, "bar_gate": bar_gate, "velocity_map": velocity_map,
         "features_test_vs_generated": {k: {"test": round(float(real_f[k].mean()), 3),
                                            "generated": round(float(fake_f[k].mean()), 3)} for k in real_f

@@ -59,6 +59,29 @@ def test_reading_rules_rest_gated_bars_and_keep_one_pitch_on_mono_tracks_in_onnx
     assert (raw.max(axis=(2, 3))[rests] > 0.5).all() and ((raw[:, 0] > 0.5).sum(axis=2) > 1).any()
 
 
+def test_bar_pitch_classes_keep_each_bars_strongest_classes_in_onnxruntime_as_in_torch(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    inputs = (torch.randn(64, 32), torch.randn(64, 16), torch.rand(64, 2), torch.rand(64, 4))
+    with torch.no_grad():
+        before = gen(*inputs)[0].numpy()
+    gen.set_bar_pitch_classes([4, 6, 3, 0])
+    path = export_generator(gen, tmp_path / "limited.onnx", {"training_data": "none", "seed": "0"})
+    session = Generator(path, ["CPUExecutionProvider"])
+    assert session.contract.bar_pitch_classes == (4, 6, 3, 0)
+    roll, _ = session.run(*(t.numpy() for t in inputs))
+    with torch.no_grad():
+        assert np.abs(gen(*inputs)[0].numpy() - roll).max() <= ATOL  # torch reads the same rule
+    classes = lambda r: r.sum(axis=2).reshape(*r.shape[:2], -1, 12).sum(axis=2)  # noqa: E731  [bars, tracks, 12]
+    assert ((classes(before) > 0).sum(axis=2) == 12).all()  # every class sounds a little before the rule
+    assert (((classes(roll) > 0).sum(axis=2)) == [4, 6, 3, 12]).all()
+    for bar, track, k in ((0, 0, 4), (7, 1, 6), (63, 2, 3)):  # the classes kept are the bar's strongest
+        kept = np.flatnonzero(classes(roll)[bar, track])
+        assert set(kept) == set(np.argsort(-classes(before)[bar, track])[:k])
+    assert np.abs(roll[:, 3] - before[:, 3]).max() <= ATOL  # 0: the drums keep every pitch
+    assert generator_from_onnx(path).cfg.bar_pitch_classes == (4, 6, 3, 0)
+
+
 def test_fp16_variant_of_a_gated_generator_keeps_parity_with_a_bar_on_its_gate(tmp_path: Path) -> None:
     """A gate between a bar's strongest activity in fp32 and in fp16 rests the bar in one precision and
     plays it in the other: inside the graph that failed the fp16 parity check and stopped `coevo ship`."""
@@ -117,6 +140,9 @@ def _rewrite(src: Path, dst: Path, **meta: str | None) -> Path:
     ({"bar_gate": "1.0,2.0"}, "'bar_gate' must hold one finite number per track \\(4\\)"),
     ({"bar_gate": "1,2,nan,4"}, "'bar_gate' must hold one finite number per track"),
     ({"bar_gate": "1,2,loud,4"}, "'bar_gate' must be comma-separated numbers"),
+    ({"bar_pitch_classes": "4,6,3"}, "'bar_pitch_classes' must hold one count 0..12 per track \\(4\\)"),
+    ({"bar_pitch_classes": "4,6,13,0"}, "'bar_pitch_classes' must hold one count 0..12 per track"),
+    ({"bar_pitch_classes": "4,six,3,0"}, "'bar_pitch_classes' must be comma-separated integers"),
 ])
 def test_model_that_does_not_fit_is_refused_saying_why(models, tmp_path: Path, change: dict, reason: str) -> None:
     path = _rewrite(models.generator, tmp_path / "m.onnx", **change)

@@ -21,8 +21,8 @@ from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import cross_validate, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import features, segment_starts, segments
-from models.train_music import (MONO_POLYPHONY, MusicConfig, calibrate_activity, calibrate_bar_gate, calibrate_velocity,
-                                distinct_share, monophonic_tracks, train_music)
+from models.train_music import (MONO_POLYPHONY, PITCH_CLASS_COVER, MusicConfig, calibrate_activity, calibrate_bar_gate,
+                                calibrate_velocity, distinct_share, monophonic_tracks, pitch_class_limits, train_music)
 
 pytestmark = pytest.mark.slow
 
@@ -253,6 +253,22 @@ def test_the_sung_melody_is_read_one_pitch_a_step_and_the_chordal_tracks_are_not
     assert torch.equal(after[:, 1:], before[:, 1:]) and torch.equal(velocity_after, velocity_before)
 
 
+def test_each_pitched_track_keeps_as_many_pitch_classes_a_bar_as_most_real_bars_sound() -> None:
+    songs, split = load_pop909(limit=12)
+    real = segments(songs, split.train)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    limits = pitch_class_limits(gen, real)
+    assert list(limits) == ["melody", "accompaniment", "bass"]
+    for t, name in enumerate(limits):
+        k = limits[name]["pitch_classes"]
+        used = [int((real[i, b, t].any(axis=0).reshape(-1, 12).any(axis=0)).sum()) for i in range(len(real)) for b in range(4)]
+        used = np.array([u for u in used if u])
+        assert (used <= k).mean() >= PITCH_CLASS_COVER > (used <= k - 1).mean()  # the fewest that cover the share
+        assert limits[name]["real_bars_covered"] == pytest.approx((used <= k).mean(), abs=1e-4)
+    assert limits["bass"]["pitch_classes"] < limits["accompaniment"]["pitch_classes"]
+    assert gen.cfg.bar_pitch_classes == tuple(limits[n]["pitch_classes"] for n in limits) + (0,)
+
+
 def test_calibrated_velocities_follow_the_real_ones() -> None:
     torch.manual_seed(0)
     gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
@@ -350,6 +366,8 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     assert manifest["models"]["generator"]["activity_map"] == resumed["activity_map"]
     assert manifest["models"]["generator"]["bar_gate"] == resumed["bar_gate"]
     assert manifest["models"]["generator"]["mono_tracks"] == resumed["mono_tracks"] == list(gen.contract.mono_tracks)
+    limits = manifest["models"]["generator"]["bar_pitch_classes"]
+    assert limits == resumed["bar_pitch_classes"] == list(gen.contract.bar_pitch_classes) and limits[-1] == 0
     gates = [resumed["bar_gate"][t]["gate"] for t in gen.contract.tracks]
     assert generator_from_onnx(dest / "generator.onnx").cfg.bar_gate == pytest.approx(gates, abs=1e-3)
     assert set(summary["velocity"]["model"]) == {"melody", "accompaniment", "bass", "drums"}
