@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -99,31 +99,20 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _bar_gate(value: str, tracks: tuple[str, ...]) -> tuple[float, ...]:
-    """The optional ``bar_gate`` key: empty, or one finite activity logit per track."""
+def _per_track(meta: Mapping[str, str], key: str, tracks: tuple[str, ...], kind: type[float] | type[int],
+               valid: Callable[[float], bool], what: str) -> tuple:
+    """An optional per-track key (``bar_gate``, ``bar_pitch_classes``): empty, or one valid ``kind`` per track."""
+    value = meta.get(key, "")
     if not value.strip():
         return ()
     try:
-        gate = tuple(float(g) for g in value.split(","))
+        values = tuple(kind(v) for v in value.split(","))
     except ValueError as err:
-        raise ContractError(f"metadata 'bar_gate' must be comma-separated numbers, got {value!r}") from err
-    if len(gate) != len(tracks) or not all(math.isfinite(g) for g in gate):
-        raise ContractError(f"metadata 'bar_gate' must hold one finite number per track ({len(tracks)}), got {value!r}")
-    return gate
-
-
-def _pitch_classes(value: str, tracks: tuple[str, ...]) -> tuple[int, ...]:
-    """The optional ``bar_pitch_classes`` key: empty, or one count 0..12 per track."""
-    if not value.strip():
-        return ()
-    try:
-        classes = tuple(int(k) for k in value.split(","))
-    except ValueError as err:
-        raise ContractError(f"metadata 'bar_pitch_classes' must be comma-separated integers, got {value!r}") from err
-    if len(classes) != len(tracks) or not all(0 <= k <= 12 for k in classes):
-        raise ContractError(f"metadata 'bar_pitch_classes' must hold one count 0..12 per track ({len(tracks)}), "
-                            f"got {value!r}")
-    return classes
+        words = "numbers" if kind is float else "integers"
+        raise ContractError(f"metadata {key!r} must be comma-separated {words}, got {value!r}") from err
+    if len(values) != len(tracks) or not all(valid(v) for v in values):
+        raise ContractError(f"metadata {key!r} must hold one {what} per track ({len(tracks)}), got {value!r}")
+    return values
 
 
 def _int(meta: Mapping[str, str], key: str) -> int:
@@ -354,9 +343,10 @@ def parse_contract(
         tracks=tracks,
         drum_tracks=drums,
         extra=extra,
-        bar_gate=_bar_gate(meta.get("bar_gate", ""), tracks) if kind == "generator" else (),
+        bar_gate=_per_track(meta, "bar_gate", tracks, float, math.isfinite, "finite number") if kind == "generator" else (),
         mono_tracks=_split(meta.get("mono_tracks", "")) if kind == "generator" else (),
-        bar_pitch_classes=_pitch_classes(meta.get("bar_pitch_classes", ""), tracks) if kind == "generator" else (),
+        bar_pitch_classes=(_per_track(meta, "bar_pitch_classes", tracks, int, lambda k: 0 <= k <= 12, "count 0..12")
+                           if kind == "generator" else ()),
     )
     if not set(grid.mono_tracks) <= set(tracks):
         raise ContractError(f"mono_tracks {list(grid.mono_tracks)} must be among tracks {list(tracks)}")
