@@ -27,7 +27,7 @@ FLOOR_DB = -60.0  # level 0 at or below this, 1 at 0 dBFS
 ONSET_WINDOW_S = 4.0
 REFRACTORY_S = 0.08
 LEVEL_RELEASE_S = 0.5  # the level meter rises at once and falls back over this time (a peak meter)
-CENTROID_SMOOTHING = 0.2  # each loud block's share of the centroid (an average over the last few loud blocks)
+CENTROID_BLOCKS = 9  # the centroid is the median of the last few loud blocks' (a glitch or a click moves it little)
 ONSET_RISE = 0.05  # an onset is a block at least 3 dB louder than the one before, with a jump in the spectrum
 
 
@@ -35,7 +35,7 @@ ONSET_RISE = 0.05  # an onset is a block at least 3 dB louder than the one befor
 class SoundFeatures:
     level: float  # 0..1 from FLOOR_DB..0 dBFS, peak-held (LEVEL_RELEASE_S)
     onset_rate: float  # onsets per second over the last ONSET_WINDOW_S
-    centroid_hz: float  # spectral centroid of the recent loud blocks
+    centroid_hz: float  # spectral centroid of the recent loud blocks (their median)
 
     @property
     def energy(self) -> float:
@@ -110,7 +110,7 @@ class SoundInput:
         self._lock = threading.Lock()
         self._level = 0.0
         self._last_level = 0.0  # of the previous block, unsmoothed
-        self._centroid = 0.0
+        self._centroids: deque[float] = deque(maxlen=CENTROID_BLOCKS)
         self._last_spectrum = np.zeros(len(self._freqs), dtype=np.float32)
         self._flux = deque(maxlen=int(self.rate / BLOCK * 1.0) + 1)  # the last second of spectral flux
         self._onsets: deque[float] = deque(maxlen=1024)
@@ -129,7 +129,8 @@ class SoundInput:
         now = time.monotonic()
         with self._lock:
             onsets = sum(1 for t in self._onsets if t > now - ONSET_WINDOW_S)
-            return SoundFeatures(self._level, onsets / ONSET_WINDOW_S, self._centroid)
+            centroid = float(np.median(self._centroids)) if self._centroids else 0.0
+            return SoundFeatures(self._level, onsets / ONSET_WINDOW_S, centroid)
 
     def energy(self) -> float:
         return self.features().energy
@@ -148,11 +149,9 @@ class SoundInput:
         with self._lock:
             self.blocks += 1
             self._level = max(level, self._level * release)
-            if level > 0.05:
-                total = float(spectrum.sum())
-                centroid = float((spectrum * self._freqs).sum() / total) if total > 0 else 0.0
-                self._centroid = (centroid if self._centroid == 0.0 else
-                                  self._centroid + CENTROID_SMOOTHING * (centroid - self._centroid))
+            total = float(spectrum.sum())
+            if level > 0.05 and total > 0:
+                self._centroids.append(float((spectrum * self._freqs).sum() / total))
             typical = float(np.median(self._flux)) if self._flux else 0.0
             self._flux.append(flux)
             recent = self._onsets[-1] if self._onsets else -1.0

@@ -13,11 +13,14 @@ import time
 from collections import deque
 from typing import Callable
 
+import numpy as np
+
 __all__ = ["Transport", "MidiClockFollower", "LinkClock", "TICKS_PER_BEAT"]
 
 log = logging.getLogger(__name__)
 
 TICKS_PER_BEAT = 24
+LATE_TICK_S = 0.0015  # a clock tick this much later than the fitted line's typical one was held back on its way
 
 
 class Transport:
@@ -89,7 +92,10 @@ class MidiClockFollower:
     """Follows MIDI clock (24 ppqn), Start/Stop/Continue and Song Position Pointer.
 
     Tempo and phase come from a least-squares line through the last two beats of ticks, so a
-    jittery clock moves the playhead smoothly.
+    jittery clock moves the playhead smoothly. Ticks arrive late, never early: a stalled audio
+    system or a busy sender holds several back and delivers them together. So the line is fitted
+    again without the ticks that lie more than ``LATE_TICK_S`` above the typical one (up to three
+    times, keeping at least half), and reads the clock's own pace rather than the stalls'.
     """
 
     def __init__(self, transport: Transport, window: int = 48) -> None:
@@ -103,24 +109,28 @@ class MidiClockFollower:
 
     def estimate_bpm(self) -> float | None:
         """Tempo of the incoming clock, or None before enough ticks arrived."""
-        if len(self._ticks) < 6:
-            return None
-        return self._fit()[1]
+        return self._fit()[1] if len(self._ticks) >= 6 else None
 
     def _fit(self) -> tuple[float, float]:
-        """(fitted time of the last tick, bpm) from a least-squares line through the recent ticks."""
-        n = len(self._ticks)
-        mk = sum(k for k, _ in self._ticks) / n
-        mt = sum(t for _, t in self._ticks) / n
-        var = sum((k - mk) ** 2 for k, _ in self._ticks)
-        slope = sum((k - mk) * (t - mt) for k, t in self._ticks) / var  # seconds per tick
-        return mt + slope * (self._ticks[-1][0] - mk), 60.0 / (slope * TICKS_PER_BEAT)
+        """(fitted time of the last tick, bpm) from a line through the recent ticks, late ones left out."""
+        ticks = np.array(self._ticks, dtype=np.float64)
+        k, t = ticks[:, 0] - ticks[-1, 0], ticks[:, 1] - ticks[-1, 1]  # relative to the last tick: well conditioned
+        keep = np.ones(len(k), dtype=bool)
+        for _ in range(3):
+            mk, mt = k[keep].mean(), t[keep].mean()
+            slope = float(((k[keep] - mk) * (t[keep] - mt)).sum() / ((k[keep] - mk) ** 2).sum())  # seconds per tick
+            residual = t - (mt + slope * (k - mk))
+            on_time = residual <= np.median(residual[keep]) + LATE_TICK_S
+            if on_time.sum() < len(k) // 2 or np.array_equal(on_time, keep):
+                break
+            keep = on_time
+        return float(ticks[-1, 1] + mt - slope * mk), 60.0 / (slope * TICKS_PER_BEAT)
 
     def tick(self, t: float) -> None:
         """A Timing Clock message (0xF8) arrived at monotonic time ``t``."""
         self._total += 1
         self._ticks.append((self._total, t))
-        bpm = self.estimate_bpm()
+        t_fit, bpm = self._fit() if len(self._ticks) >= 6 else (t, None)
         if bpm is not None and not 20 <= bpm <= 400:
             bpm = None
         if self._armed:  # the first tick after Start/Continue is the downbeat
@@ -130,7 +140,6 @@ class MidiClockFollower:
         if self._playing:
             self._count += 1
             if bpm is not None:
-                t_fit, _ = self._fit()
                 self.transport.set_line(t_fit, self._base_beat + self._count / TICKS_PER_BEAT, bpm, True)
         elif bpm is not None and abs(bpm - self.transport.bpm) > 0.05:
             self.transport.set_bpm(bpm)

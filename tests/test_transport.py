@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from bridge.transport import TICKS_PER_BEAT, MidiClockFollower, Transport
@@ -26,6 +27,24 @@ def test_midi_clock_follower_tracks_tempo_and_position(bpm: float) -> None:
     assert t.beat_at(1000.0 + 4 * 60.0 / bpm) == pytest.approx(4.0, abs=0.02)
     f.stop()
     assert not t.running
+
+
+def test_ticks_held_back_by_stalls_leave_the_tempo_and_phase_on_the_clock() -> None:
+    """Every 0.3-0.5 s the audio system stalls for 10-60 ms and delivers the ticks due meanwhile together."""
+    bpm, period = 100.0, 60.0 / 100.0 / TICKS_PER_BEAT
+    t = Transport(120.0)
+    f = MidiClockFollower(t)
+    f.start()
+    rng = np.random.default_rng(0)
+    stalls = [(s, rng.uniform(0.01, 0.06)) for s in np.cumsum(rng.uniform(0.3, 0.5, 20))]
+    bpms = []
+    for k in range(TICKS_PER_BEAT * 8 + 1):
+        due = k * period
+        arrival = max([due] + [s + length for s, length in stalls if s <= due < s + length])
+        f.tick(1000.0 + arrival)
+        bpms.append(t.bpm)
+    assert max(abs(b - bpm) for b in bpms[TICKS_PER_BEAT * 2:]) < 0.2  # a plain least-squares line: up to 0.64 off
+    assert t.beat_at(1000.0 + 8 * 60.0 / bpm) == pytest.approx(8.0, abs=0.01)
 
 
 def test_song_position_pointer_moves_the_downbeat() -> None:
