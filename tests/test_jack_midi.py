@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import mido
@@ -76,10 +77,13 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
     assert sorted(sent_notes) == sorted((ch, p) for _, ch, p in want)
     # ... and the peer received them in the order they were sent (JACK keeps a port's order). JACK drops
     # the MIDI of a cycle whose client misses its deadline, and logs that as an xrun (the dummy driver
-    # on a shared VM has them); a note may be missing only then.
+    # on a shared VM has them); a note may be missing only then, and each xrun (one cycle of one client,
+    # 1.3 ms) loses at most the notes of one sixteenth
     missing = _missing_in_order(sent_notes, [(ch, p) for _, ch, p, _ in dump.note_ons()])
-    assert missing == 0 or (xruns > 0 and missing <= 0.05 * len(want)), (
-        f"{missing} of {len(want)} notes did not reach the peer in order ({xruns} JACK xruns in the take)")
+    chord = max(Counter(b for b, _, _ in want).values())  # the most notes on one sixteenth
+    assert missing <= xruns * chord, (
+        f"{missing} of {len(want)} notes did not reach the peer in order ({xruns} JACK xruns in the take, "
+        f"up to {chord} notes a sixteenth)")
     # each was sent at the time of its beat ...
     by_beat = {round(daemon.transport.beat_at(n.deadline) * 4) / 4 for n in sent}
     assert {b for b, _, _ in want} <= by_beat
@@ -377,17 +381,18 @@ def test_performer_cc_midi_learn_and_notes_move_the_state(jack_midi, make_daemon
         learned = daemon.session.path / "midi_learn.json"
         assert '"70": "' + second + '"' in learned.read_text()
         before = (daemon.state.values.valence, daemon.state.values.arousal)
-        xruns = jack_midi.xruns()
-        for pitch in (48, 55, 60, 64, 67, 72, 76, 79):
-            keyboard.send(mido.Message("note_on", note=pitch, velocity=90))
-            time.sleep(0.06)
-            keyboard.send(mido.Message("note_off", note=pitch))
-        # every note arrives (the last may still be on its way when the state first moves; one lost to an
-        # xrun the server logged is allowed), and the state moves
         played = lambda: sum(end is not None for _, _, end in daemon.performer)  # noqa: E731
-        if not settle(lambda: played() == 8):
-            assert jack_midi.xruns() > xruns and played() >= 7, (
-                f"{played()} of 8 performer notes arrived whole ({jack_midi.xruns() - xruns} JACK xruns meanwhile)")
-        assert settle(lambda: (daemon.state.values.valence, daemon.state.values.arousal) != before)
+        for _ in range(3):  # a phrase is played again only after JACK logged an xrun while it was lost
+            xruns, arrived = jack_midi.xruns(), played()
+            for pitch in (48, 55, 60, 64, 67, 72, 76, 79):
+                keyboard.send(mido.Message("note_on", note=pitch, velocity=90))
+                time.sleep(0.06)
+                keyboard.send(mido.Message("note_off", note=pitch))
+            if settle(lambda: played() - arrived == 8):  # every note arrives whole
+                break
+            assert jack_midi.xruns() > xruns, f"{played() - arrived} of 8 performer notes arrived, and JACK logged no xrun"
+        else:
+            raise AssertionError("8 performer notes were lost in xruns in each of 3 takes")
+        assert settle(lambda: (daemon.state.values.valence, daemon.state.values.arousal) != before)  # and the state moves
     finally:
         keyboard.close()
