@@ -29,6 +29,7 @@ from torch import nn
 
 from models.art import ArtConfig, ArtDiscriminator, ArtGenerator, colour_emotion_torch, ssim, variant_parts
 from models.art_data import GRID, load_images
+from models.checkpoint import random_state, restore_random_state
 from models.train_music import plot_losses
 
 __all__ = ["ArtTrainConfig", "train_art", "image_features", "save_grid", "GRID"]
@@ -151,6 +152,7 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
             module.load_state_dict(state[key])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
         cpu = state.get("cpu_seconds", elapsed * torch.get_num_threads())
+        restore_random_state(state, rng, cfg.steps - step)
         log.info("resumed at step %d (%.1f min)", step, elapsed / 60)
     pixels = torch.from_numpy(data.pixels)
     emotions = torch.from_numpy(data.emotion)
@@ -161,7 +163,7 @@ def train_art(out: Path, cfg: ArtTrainConfig, resume: bool = True) -> dict[str, 
         torch.save({"gen": gen.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
                     "opt_d": opt_d.state_dict(), "opt_q": opt_q.state_dict(), "step": step, "elapsed": time.monotonic() - t_start,
                     "cpu_seconds": time.process_time() - cpu_start,
-                    "history": history, "config": asdict(acfg)}, ckpt)
+                    "history": history, "config": asdict(acfg), "random": random_state(rng)}, ckpt)
 
     def grid() -> None:
         gen.eval()

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.checkpoint import random_state, restore_random_state
 from models.data import PITCHES, STEPS, load_groove, load_pop909
 from models.emotion import EmotionModel
 from models.encoder import EncoderConfig, PhraseEncoder
@@ -144,6 +145,7 @@ def train_encoder(out: Path, cfg: EncoderTrainConfig, resume: bool = True) -> di
         enc.load_state_dict(state["enc"])
         opt.load_state_dict(state["opt"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        restore_random_state(state, rng, cfg.steps - step)
         log.info("resumed at step %d (%.1f min)", step, elapsed / 60)
 
     def fake_batch() -> tuple[torch.Tensor, ...]:
@@ -162,7 +164,8 @@ def train_encoder(out: Path, cfg: EncoderTrainConfig, resume: bool = True) -> di
 
     def save() -> None:
         torch.save({"enc": enc.state_dict(), "opt": opt.state_dict(), "step": step, "inverts": inverts,
-                    "elapsed": time.monotonic() - t_start, "history": history, "config": asdict(ecfg)}, ckpt)
+                    "elapsed": time.monotonic() - t_start, "history": history, "config": asdict(ecfg),
+                    "random": random_state(rng)}, ckpt)
 
     bar = tqdm(desc="encoder", unit="step", initial=step, total=cfg.steps)
     t_start = time.monotonic() - elapsed

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
+from models.checkpoint import random_state, restore_random_state
 from models.emotion import EmotionConfig, EmotionModel
 from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
 from models.metrics import BARS, PITCHED, chordal_share, chroma, code_effect, drum_segments, features, segments
@@ -411,6 +412,7 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
         opt_g.load_state_dict(state["opt_g"])
         opt_c.load_state_dict(state["opt_c"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        restore_random_state(state, rng, cfg.steps - step)
         log.info("resumed at step %d (%.1f min)", step, elapsed / 60)
 
     def real_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -427,6 +429,12 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
         codes = torch.rand(cfg.batch, len(gcfg.code_names)) * 2 - 1
         roll, vel = _generate(gen, z, bz, emotion, codes)
         return roll, vel, codes
+
+    def save() -> None:
+        torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "reader": reader.state_dict(),
+                    "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "opt_q": opt_q.state_dict(), "step": step,
+                    "elapsed": time.monotonic() - t_start, "history": history, "gen_config": asdict(gcfg),
+                    "random": random_state(rng)}, ckpt)
 
     bar = tqdm(desc="music", unit="step", initial=step, total=cfg.steps)
     t_start = time.monotonic() - elapsed
@@ -471,15 +479,10 @@ def train_music(out: Path, emotion_ckpt: Path, cfg: MusicConfig, resume: bool = 
             bar.set_postfix(w=row["wasserstein"], info=row["info"], emo=row["emotion"], distinct=row["distinct"])
         if time.monotonic() - last_save > 60:
             last_save = time.monotonic()
-            torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "reader": reader.state_dict(),
-                        "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "opt_q": opt_q.state_dict(), "step": step, "elapsed": time.monotonic() - t_start,
-                        "history": history, "gen_config": asdict(gcfg)}, ckpt)
+            save()
     bar.close()
+    save()
     elapsed = time.monotonic() - t_start
-    torch.save({"gen": gen.state_dict(), "critic": critic.state_dict(), "reader": reader.state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(), "opt_q": opt_q.state_dict(), "step": step,
-                "elapsed": elapsed, "history": history,
-                "gen_config": asdict(gcfg)}, ckpt)
     gen.eval()
     chordal = monophonic_tracks(gen, real)
     pitch_classes = pitch_class_limits(gen, real)

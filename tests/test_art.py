@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from bridge.cli import main
@@ -102,6 +103,15 @@ def test_paintings_run_conditions_on_movement(tmp_path: Path) -> None:
     one_hot = np.eye(art.contract.movement_inputs, dtype=np.float32)[:2]
     images = art.render(np.zeros((2, 64)), np.zeros((2, 2)), np.zeros((2, 3)), one_hot)
     assert images.shape == (2, 3, 64, 64)
+
+
+def test_an_interrupted_art_run_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path: Path) -> None:
+    tiny = dict(seed=2, batch=8, width=8, grid_every=100, limit=60)
+    train_art(tmp_path / "whole", ArtTrainConfig(steps=4, **tiny), resume=False)
+    train_art(tmp_path / "parts", ArtTrainConfig(steps=2, **tiny), resume=False)
+    train_art(tmp_path / "parts", ArtTrainConfig(steps=4, **tiny), resume=True)
+    whole, parts = (torch.load(tmp_path / run / "art.ckpt", weights_only=False)["gen"] for run in ("whole", "parts"))
+    assert all(torch.equal(whole[k], parts[k]) for k in whole)
 
 
 def test_curate_copies_picked_tiles_into_the_training_folder(own_run: Path, portfolio: Path,

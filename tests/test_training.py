@@ -303,6 +303,36 @@ def test_cross_validation_reads_every_phrase_once(tmp_path: Path) -> None:
     assert report["majority_baseline"]["valence_sign_acc"] == round(float((data.labels[:, 0] > 0).mean()), 4)
 
 
+def test_an_interrupted_run_resumes_to_the_model_an_uninterrupted_one_trains(tmp_path: Path,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A run stopped and started again (its checkpoint carries the random state) ends on the same weights."""
+    emotion = train_emotion(tmp_path / "emotion", seed=1, epochs=1, width=8) and tmp_path / "emotion" / "emotion.pt"
+    tiny = dict(seed=1, songs=10, grooves=10, width=16, critic_width=8, batch=8)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    for run in (whole, parts):
+        (run / "emotion.pt").parent.mkdir(parents=True)
+        (run / "emotion.pt").write_bytes(emotion.read_bytes())
+    train_music(whole, emotion, MusicConfig(steps=8, **tiny), resume=False)
+    train_music(parts, emotion, MusicConfig(steps=5, **tiny), resume=False)  # stopped at step 5 ...
+    train_music(parts, emotion, MusicConfig(steps=8, **tiny), resume=True)  # ... and started again
+    weights = [torch.load(run / "music.ckpt", weights_only=False)["gen"] for run in (whole, parts)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    encoders = []
+    for run in (whole, parts):
+        encoder = dict(seed=1, batch=4, width=16, songs=10, grooves=10, eval_segments=8)
+        if run == parts:
+            train_encoder(run, EncoderTrainConfig(steps=3, **encoder), resume=False)
+        train_encoder(run, EncoderTrainConfig(steps=6, **encoder), resume=True)
+        encoders.append(torch.load(run / "encoder.ckpt", weights_only=False)["enc"])
+    assert all(torch.equal(encoders[0][k], encoders[1][k]) for k in encoders[0])
+    # a checkpoint written before the random state was kept resumes all the same, and says what that costs
+    old = torch.load(parts / "music.ckpt", weights_only=False)
+    del old["random"]
+    torch.save(old, parts / "music.ckpt")
+    train_music(parts, emotion, MusicConfig(steps=9, **tiny), resume=True)
+    assert "holds no random state" in caplog.text
+
+
 def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
     report = train_emotion(run, seed=1, epochs=2, width=8)
