@@ -149,8 +149,7 @@ class SoundInput:
         with self._lock:
             self.blocks += 1
             self._level = max(level, self._level * release)
-            total = float(spectrum.sum())
-            if level > 0.05 and total > 0:
+            if level > 0.05 and (total := float(spectrum.sum())) > 0:
                 self._centroids.append(float((spectrum * self._freqs).sum() / total))
             typical = float(np.median(self._flux)) if self._flux else 0.0
             self._flux.append(flux)

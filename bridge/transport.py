@@ -109,10 +109,14 @@ class MidiClockFollower:
 
     def estimate_bpm(self) -> float | None:
         """Tempo of the incoming clock, or None before enough ticks arrived."""
-        return self._fit()[1] if len(self._ticks) >= 6 else None
+        fit = self._fit()
+        return fit[1] if fit else None
 
-    def _fit(self) -> tuple[float, float]:
-        """(fitted time of the last tick, bpm) from a line through the recent ticks, late ones left out."""
+    def _fit(self) -> tuple[float, float] | None:
+        """(fitted time of the last tick, bpm) from a line through the recent ticks, late ones left out;
+        None before 6 ticks arrived."""
+        if len(self._ticks) < 6:
+            return None
         ticks = np.array(self._ticks, dtype=np.float64)
         k, t = ticks[:, 0] - ticks[-1, 0], ticks[:, 1] - ticks[-1, 1]  # relative to the last tick: well conditioned
         keep = np.ones(len(k), dtype=bool)
@@ -130,7 +134,7 @@ class MidiClockFollower:
         """A Timing Clock message (0xF8) arrived at monotonic time ``t``."""
         self._total += 1
         self._ticks.append((self._total, t))
-        t_fit, bpm = self._fit() if len(self._ticks) >= 6 else (t, None)
+        t_fit, bpm = self._fit() or (t, None)
         if bpm is not None and not 20 <= bpm <= 400:
             bpm = None
         if self._armed:  # the first tick after Start/Continue is the downbeat

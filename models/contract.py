@@ -16,8 +16,9 @@ Generator (``kind = generator``): generates one bar per batch row.
                          most activity in the bar, summed over its steps and octaves
              bar_gate    one activity logit per track: a bar whose strongest ``roll`` cell stays under
                          ``sigmoid(gate)`` rests, at any threshold
-             All are reading rules, applied in this order (``GeneratorContract.read_activity``), applied outside the graph so
-             that it stays continuous and its fp16 variant keeps parity with a bar on its gate.
+             All three are reading rules (``GeneratorContract.read_activity``, in this order), applied
+             outside the graph so that it stays continuous and its fp16 variant keeps parity with a bar
+             on its gate.
 
 Emotion model (``kind = emotion``): reads a single-track piano roll of any length.
     inputs   roll            [batch, steps, pitches]  note activity in [0, 1]

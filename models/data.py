@@ -36,7 +36,8 @@ import numpy as np
 import platformdirs
 
 __all__ = ["PITCH_LOW", "PITCH_HIGH", "STEPS", "TRACKS", "DRUM_CLASSES", "MODES", "CHORD_QUALITIES", "data_root",
-           "load_pop909", "load_pop909_annotations", "parse_label", "Annotations", "load_groove", "load_vgmidi", "load_vgmidi_pieces", "VGMidi", "RatedPieces", "Split", "roll_from_notes"]
+           "load_pop909", "load_pop909_annotations", "parse_label", "Annotations", "load_groove", "load_vgmidi",
+           "load_vgmidi_pieces", "VGMidi", "RatedPieces", "Split", "roll_from_notes"]
 
 log = logging.getLogger(__name__)
 

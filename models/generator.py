@@ -50,8 +50,8 @@ class PhraseGenerator(nn.Module):
     rests in that bar (every cell silent at any threshold), as real tracks rest between phrases; the
     ``mono_tracks`` sound only the strongest pitch of each step, as a sung melody does; with
     ``bar_pitch_classes`` a track sounds in each bar only its strongest pitch classes (by the bar's
-    total activity on each), as real parts keep to a few. The exporter leaves these rules out of the graph and writes them into the contract, whose reader applies them
-    (``GeneratorContract.read_activity``).
+    total activity on each), as real parts keep to a few. The exporter leaves these rules out of the
+    graph and writes them into the contract, whose reader applies them (``GeneratorContract.read_activity``).
     """
 
     def __init__(self, cfg: GeneratorConfig) -> None:

@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.checkpoint import random_state, restore_random_state
+from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
 from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
 from models.metrics import BARS, PITCHED, chordal_share, chroma, code_effect, drum_segments, features, segments
