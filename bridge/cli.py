@@ -324,7 +324,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         raise CoevoError("coevo eval music needs a generator and an emotion model: none ships; pass --model and "
                          "--emotion-model")
     out = Path(args.out or "eval/music")
-    report = evaluate_music(model, emotion, out, n=args.segments or 512, seed=args.seed, songs_limit=args.songs)
+    report = evaluate_music(model, emotion, out, n=args.segments, seed=args.seed, songs_limit=args.songs)
     sys.stdout.write((out / "report.md").read_text(encoding="utf-8"))
     print(f"\nreport and plots in {out} ({report['seconds']:.0f} s)")
     return 0
@@ -571,7 +571,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emotion-model", dest="emotion_model", help="emotion ONNX file (default: the shipped one)")
     p.add_argument("--out", help="report folder (default eval/<what>)")
     p.add_argument("-n", "--segments", type=int,
-                   help="4-bar segments per set (default 512); art: images per model (default 500)")
+                   help="4-bar segments per set (default: every segment of the test songs, 1448); art: images per model "
+                        "(default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--songs", type=int, help="use only this many songs and drum files (quick runs)")
     p.set_defaults(func=_cmd_eval)

@@ -15,8 +15,8 @@ from models.contract import (ArtContract, ContractError, EmotionContract, Encode
                              parse_contract)
 from models.shipped import sha256_file, shipped_model
 
-__all__ = ["choose_providers", "model_precision", "load_session", "Generator", "EmotionReader", "Encoder", "ArtModel",
-           "resolve_model_path"]
+__all__ = ["choose_providers", "model_precision", "load_session", "bar_walk", "Generator", "EmotionReader", "Encoder",
+           "ArtModel", "resolve_model_path"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,15 @@ def contract_kind(contract: AnyContract) -> str:
             ArtContract: "art"}[type(contract)]
 
 
+def bar_walk(seed: int, bars: int, size: int) -> np.ndarray:
+    """Per-bar latents of a phrase [bars, size]: a smooth walk (steps of 0.5 standard deviations) from a
+    standard normal start, so that the bars of one phrase belong together."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal(size)
+    steps = rng.standard_normal((bars, size)) * 0.5
+    return (base + np.cumsum(steps, axis=0) - steps[0]).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     z: np.ndarray  # [latent]
@@ -114,12 +123,8 @@ class Generator:
         self.provider = session.get_providers()[0]
 
     def bar_latents(self, seed: int, bars: int) -> np.ndarray:
-        """Per-bar latents of a phrase: a smooth walk so bars of one phrase belong together."""
-        rng = np.random.default_rng(seed)
-        base = rng.standard_normal(self.contract.bar_latent_size)
-        steps = rng.standard_normal((bars, self.contract.bar_latent_size)) * 0.5
-        walk = base + np.cumsum(steps, axis=0) - steps[0]
-        return walk.astype(np.float32)
+        """Per-bar latents of a phrase (``bar_walk``)."""
+        return bar_walk(seed, bars, self.contract.bar_latent_size)
 
     def run(self, z: np.ndarray, bar_z: np.ndarray, emotion: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One model call, all inputs batched on axis 0 (a row per bar), its activity read by the contract's

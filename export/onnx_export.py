@@ -103,7 +103,7 @@ def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str]
                                  {"git_revision": git_revision(), "torch_width": str(cfg.width),
                                   "torch_temporal_kernel": str(cfg.temporal_kernel), **meta},
                                  bar_gate=tuple(cfg.bar_gate), mono_tracks=tuple(cfg.mono_tracks),
-                                 bar_pitch_classes=tuple(cfg.bar_pitch_classes))
+                                 second_voice=tuple(cfg.second_voice), bar_pitch_classes=tuple(cfg.bar_pitch_classes))
     rng = np.random.default_rng(0)
     probe = {
         "z": rng.standard_normal((batch, cfg.latent_size), dtype=np.float32),
@@ -115,6 +115,7 @@ def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str]
     graph = copy.deepcopy(model)
     graph.set_bar_gate(())  # the reading rules travel as metadata and the reader applies them: the graph stays continuous
     graph.set_mono_tracks(())
+    graph.set_second_voice(())
     graph.set_bar_pitch_classes(())
     dynamic = {n: {0: "batch"} for n in GENERATOR_INPUTS + GENERATOR_OUTPUTS}
     raw = _to_onnx_bytes(graph, tuple(torch.from_numpy(v) for v in probe.values()),
@@ -254,7 +255,8 @@ def generator_from_onnx(path: Path) -> PhraseGenerator:
     cfg = GeneratorConfig(c.latent_size, c.bar_latent_size, c.code_names, c.steps_per_bar, c.pitch_low, c.pitch_high,
                           c.tracks, c.drum_tracks, width=int(meta.get("torch_width", 128)),
                           temporal_kernel=int(meta.get("torch_temporal_kernel", 1)), bar_gate=c.bar_gate,
-                          mono_tracks=c.mono_tracks, bar_pitch_classes=c.bar_pitch_classes)
+                          mono_tracks=c.mono_tracks, second_voice=c.second_voice,
+                          bar_pitch_classes=c.bar_pitch_classes)
     model = PhraseGenerator(cfg)
     weights = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
     model.load_state_dict({k: weights[k] for k in model.state_dict()})

@@ -12,11 +12,13 @@ Generator (``kind = generator``): generates one bar per batch row.
     outputs  roll     [batch, tracks, steps_per_bar, pitches]  note activity in [0, 1]
              velocity [batch, tracks, steps_per_bar, pitches]  velocity in [0, 1]
     optional mono_tracks tracks that sound one pitch at a time: only each step's strongest pitch sounds
+             second_voice one activity logit per track: on the mono tracks, a step's second strongest
+                         pitch sounds too where its ``roll`` reaches ``sigmoid(second_voice)``
              bar_pitch_classes  per track, the most pitch classes a bar sounds (0: any): those with the
                          most activity in the bar, summed over its steps and octaves
              bar_gate    one activity logit per track: a bar whose strongest ``roll`` cell stays under
                          ``sigmoid(gate)`` rests, at any threshold
-             All three are reading rules (``GeneratorContract.read_activity``, in this order), applied
+             All four are reading rules (``GeneratorContract.read_activity``, in this order), applied
              outside the graph so that it stays continuous and its fp16 variant keeps parity with a bar
              on its gate.
 
@@ -81,7 +83,7 @@ _GENERATOR_KEYS = (
 )
 _EMOTION_KEYS = ("coevo.contract", "kind", "steps_per_bar", "pitch_low", "pitch_high")
 _ART_KEYS = ("coevo.contract", "kind", "latent_size", "code_names", "movements", "image_size", "emotion_inputs")
-_READING_KEYS = ("bar_gate", "mono_tracks", "bar_pitch_classes")  # optional: how the daemon reads a generator's activity
+_READING_KEYS = ("bar_gate", "mono_tracks", "second_voice", "bar_pitch_classes")  # optional: how the daemon reads a generator's activity
 _ENCODER_KEYS = tuple(k for k in _GENERATOR_KEYS if k != "emotion_inputs") + ("generator_sha256",)
 
 
@@ -116,6 +118,10 @@ def _per_track(meta: Mapping[str, str], key: str, tracks: tuple[str, ...], kind:
     return values
 
 
+def _sigmoid(logit: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(logit.astype(np.float64) / 2))  # without overflow
+
+
 def _int(meta: Mapping[str, str], key: str) -> int:
     try:
         return int(meta[key])
@@ -136,6 +142,7 @@ class GeneratorContract:
     extra: Mapping[str, str]
     bar_gate: tuple[float, ...] = ()  # per track, activity logits; empty: no track rests by a gate
     mono_tracks: tuple[str, ...] = ()  # tracks that sound one pitch at a time
+    second_voice: tuple[float, ...] = ()  # per track, activity logits; empty: a mono track never sounds two pitches
     bar_pitch_classes: tuple[int, ...] = ()  # per track, the most pitch classes a bar sounds (0: any); empty: no limit
 
     @property
@@ -144,7 +151,8 @@ class GeneratorContract:
 
     def read_activity(self, roll: np.ndarray) -> np.ndarray:
         """Apply the reading rules to ``roll`` [bars, tracks, steps, pitches] (activity 0..1, as the graph
-        gives it), in place: on the ``mono_tracks`` every pitch but each step's strongest is silenced; each
+        gives it), in place: on the ``mono_tracks`` every pitch but each step's strongest is silenced (but the
+        second strongest where it reaches ``sigmoid(second_voice[track])``); each
         track keeps in each bar its ``bar_pitch_classes`` strongest pitch classes (the most activity, summed
         over the bar's steps and octaves); then every bar whose strongest cell of a track stays under
         ``sigmoid(bar_gate[track])`` rests. Returns ``roll``."""
@@ -153,6 +161,9 @@ class GeneratorContract:
             part = roll[:, mono]
             strongest = np.zeros(part.shape, dtype=bool)
             np.put_along_axis(strongest, part.argmax(axis=3)[..., None], True, axis=3)
+            if self.second_voice:
+                second = np.partition(part, -2, axis=3)[..., -2:-1]  # [bars, mono, steps, 1]
+                strongest |= (part >= second) & (part >= _sigmoid(np.asarray(self.second_voice)[mono])[None, :, None, None])
             roll[:, mono] = np.where(strongest, part, 0.0)
         if self.bar_pitch_classes:
             pitch_class = (np.arange(self.pitches) + self.pitch_low) % 12
@@ -161,8 +172,7 @@ class GeneratorContract:
             weakest_kept = np.take_along_axis(np.sort(chroma, axis=2), (12 - limit)[None, :, None], axis=2)
             roll *= (chroma >= weakest_kept)[:, :, None, pitch_class]
         if self.bar_gate:
-            cut = 0.5 * (1.0 + np.tanh(np.asarray(self.bar_gate, dtype=np.float64) / 2))  # sigmoid, without overflow
-            roll[roll.max(axis=(2, 3)) < cut] = 0.0
+            roll[roll.max(axis=(2, 3)) < _sigmoid(np.asarray(self.bar_gate))] = 0.0
         return roll
 
     def to_metadata(self) -> dict[str, str]:
@@ -179,6 +189,8 @@ class GeneratorContract:
             meta["bar_gate"] = ",".join(repr(g) for g in self.bar_gate)
         if self.mono_tracks:
             meta["mono_tracks"] = ",".join(self.mono_tracks)
+        if self.second_voice:
+            meta["second_voice"] = ",".join(repr(v) for v in self.second_voice)
         if self.bar_pitch_classes:
             meta["bar_pitch_classes"] = ",".join(str(k) for k in self.bar_pitch_classes)
         return meta
@@ -346,6 +358,8 @@ def parse_contract(
         extra=extra,
         bar_gate=_per_track(meta, "bar_gate", tracks, float, math.isfinite, "finite number") if kind == "generator" else (),
         mono_tracks=_split(meta.get("mono_tracks", "")) if kind == "generator" else (),
+        second_voice=(_per_track(meta, "second_voice", tracks, float, math.isfinite, "finite number")
+                      if kind == "generator" else ()),
         bar_pitch_classes=(_per_track(meta, "bar_pitch_classes", tracks, int, lambda k: 0 <= k <= 12, "count 0..12")
                            if kind == "generator" else ()),
     )

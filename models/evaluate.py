@@ -40,11 +40,13 @@ THRESHOLD = 0.5  # the daemon's activity threshold at its default density
 FEATURES = ("density", "register", "rhythm", "polyphony")  # what models.metrics.features measures
 
 
-def _paired(pitched: np.ndarray, drums: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """[n, 4, 4, 16, P]: n of the pitched segments (fewer if there are fewer), each with a random drum segment."""
+def _paired(pitched: np.ndarray, drums: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    """[n, 4, 4, 16, P]: ``n`` of the pitched segments (all of them when None or when there are fewer), each
+    with a drum segment; the drum segments take turns in a shuffled order, so each is used as often as the
+    others (within one) and the set's drum figures are those of every drum segment, not of a draw."""
     rng = np.random.default_rng(seed)
-    i = rng.choice(len(pitched), size=min(n, len(pitched)), replace=False)
-    j = rng.integers(0, len(drums), len(i))
+    i = rng.choice(len(pitched), size=len(pitched) if n is None else min(n, len(pitched)), replace=False)
+    j = np.resize(rng.permutation(len(drums)), len(i))
     return np.concatenate([pitched[i], drums[j][:, :, None]], axis=2)
 
 
@@ -272,9 +274,14 @@ def _markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int = 512, seed: int = 0,
+def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int | None = None, seed: int = 0,
                    songs_limit: int | None = None) -> dict[str, Any]:
-    """Measure everything, write ``out/report.json``, ``out/report.md`` and plots; return the report."""
+    """Measure everything on ``n`` segments a set (None: as many as the test songs have, every one of them
+    in the test set), write ``out/report.json``, ``out/report.md`` and plots; return the report.
+
+    The whole test set is the default because MuseGAN's rates near zero are a few bars in a thousand:
+    the songs' accompaniment rests in 0.19% of their bars, and 512 segments drawn from the 1448 read
+    it anywhere from 0.05% to 0.39% (95% of draws), far wider than the +-25% band the model is held to."""
     t0 = time.monotonic()
     gen = Generator(model, ["CPUExecutionProvider"])
     log.info("test segments ...")

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["GeneratorConfig", "PhraseGenerator", "NO_GATE"]
+__all__ = ["GeneratorConfig", "PhraseGenerator", "NO_GATE", "NO_VOICE"]
 
 NO_GATE = -1e4  # a bar gate no activity logit falls under: the track never rests by the gate
+NO_VOICE = 1e4  # a second-voice logit no activity reaches: the step sounds its strongest pitch alone
 RESTING = -30.0  # activity logit of every cell of a track resting in a bar (sigmoid: 1e-13)
 
 
@@ -30,6 +31,8 @@ class GeneratorConfig:
     # track rests in that bar (set by calibration after training; empty: no gate, as in files before 2026-12-03)
     mono_tracks: tuple[str, ...] = ()  # tracks that sound one pitch at a time: at each step only the strongest pitch
     # can sound (set after training from the data; empty: every track may sound chords, as before 2026-12-03)
+    second_voice: tuple[float, ...] = ()  # per track: on the mono tracks, the activity logit a step's second strongest
+    # pitch must reach to sound beside the strongest (set after training; empty: never, as in files before 2026-12-04)
     bar_pitch_classes: tuple[int, ...] = ()  # per track, the most pitch classes a bar sounds, its strongest (0: any;
     # set after training from the data; empty: no limit, as in files before 2026-12-03)
     extra: dict[str, str] = field(default_factory=dict)
@@ -48,7 +51,8 @@ class PhraseGenerator(nn.Module):
     rarely across a beat. The pitch axis is produced by a linear map per time step, so any pitch
     range fits. With a ``bar_gate``, a track whose strongest activity in a bar stays under its gate
     rests in that bar (every cell silent at any threshold), as real tracks rest between phrases; the
-    ``mono_tracks`` sound only the strongest pitch of each step, as a sung melody does; with
+    ``mono_tracks`` sound only the strongest pitch of each step, as a sung melody does (and, over its
+    ``second_voice`` logit, the second strongest too, as a sung line's notes now and then overlap); with
     ``bar_pitch_classes`` a track sounds in each bar only its strongest pitch classes (by the bar's
     total activity on each), as real parts keep to a few. The exporter leaves these rules out of the
     graph and writes them into the contract, whose reader applies them (``GeneratorContract.read_activity``).
@@ -79,10 +83,12 @@ class PhraseGenerator(nn.Module):
         self.to_roll = nn.Conv1d(w, n_tracks * cfg.pitches * 2, 1)
         self.register_buffer("gate", torch.full((n_tracks,), NO_GATE), persistent=False)  # cfg.bar_gate's
         self.register_buffer("mono", torch.zeros(n_tracks, dtype=torch.bool), persistent=False)  # cfg.mono_tracks
+        self.register_buffer("voice", torch.full((n_tracks,), NO_VOICE), persistent=False)  # cfg.second_voice
         self.register_buffer("classes", torch.full((n_tracks,), 12), persistent=False)  # cfg.bar_pitch_classes
         self.register_buffer("pitch_class", (torch.arange(cfg.pitches) + cfg.pitch_low) % 12, persistent=False)
         self.set_bar_gate(cfg.bar_gate)
         self.set_mono_tracks(cfg.mono_tracks)
+        self.set_second_voice(cfg.second_voice)
         self.set_bar_pitch_classes(cfg.bar_pitch_classes)
 
     def logits(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
@@ -92,11 +98,14 @@ class PhraseGenerator(nn.Module):
         x = self.fc(x).view(x.shape[0], cfg.width, self.seed_steps)
         x = self.to_roll(self.up(x))  # [B, 2*tracks*pitches, steps]
         x = x.view(x.shape[0], 2, len(cfg.tracks), cfg.pitches, cfg.steps_per_bar).transpose(3, 4)
-        if not cfg.bar_gate and not cfg.mono_tracks and not cfg.bar_pitch_classes:
+        if not cfg.bar_gate and not cfg.mono_tracks and not cfg.bar_pitch_classes:  # second_voice needs mono_tracks
             return x
         activity = x[:, 0]
         if cfg.mono_tracks:
-            weaker = activity < activity.amax(dim=3, keepdim=True)  # [B, tracks, steps, pitches]
+            top = activity.topk(2, dim=3).values  # [B, tracks, steps, 2]
+            weaker = activity < top[..., :1]  # [B, tracks, steps, pitches]
+            if cfg.second_voice:
+                weaker &= (activity < top[..., 1:]) | (activity < self.voice[None, :, None, None])
             activity = activity.masked_fill(weaker & self.mono[None, :, None, None], RESTING)
         if cfg.bar_pitch_classes:
             strength = torch.sigmoid(activity).sum(dim=2)  # [B, tracks, pitches]
@@ -129,6 +138,15 @@ class PhraseGenerator(nn.Module):
             raise ValueError(f"mono tracks must be among {list(self.cfg.tracks)}, got {unknown}")
         self.cfg.mono_tracks = tuple(names)
         self.mono.copy_(torch.tensor([t in self.cfg.mono_tracks for t in self.cfg.tracks]))
+
+    @torch.no_grad()
+    def set_second_voice(self, voice: Sequence[float]) -> None:
+        """On the mono tracks, let a step's second strongest pitch sound too where its activity logit reaches
+        ``voice[t]`` (empty: never), in ``cfg.second_voice`` too."""
+        if voice and len(voice) != len(self.cfg.tracks):
+            raise ValueError(f"one second-voice logit per track ({len(self.cfg.tracks)}), got {len(voice)}")
+        self.cfg.second_voice = tuple(float(v) for v in voice)
+        self.voice.copy_(torch.tensor(self.cfg.second_voice or [NO_VOICE] * len(self.cfg.tracks)))
 
     @torch.no_grad()
     def set_bar_pitch_classes(self, classes: Sequence[int]) -> None:

@@ -38,7 +38,7 @@ def fold_code_signs(gen: PhraseGenerator, signs: list[float]) -> PhraseGenerator
 def _config_from_json(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved model config (generator, encoder, art) with its JSON lists back as tuples."""
     lists = ("code_names", "tracks", "drum_tracks", "movements", "emotion_mean", "emotion_std", "bar_gate", "mono_tracks",
-             "bar_pitch_classes")
+             "second_voice", "bar_pitch_classes")
     return {k: tuple(v) if k in lists else v for k, v in saved.items()}
 
 
@@ -82,10 +82,10 @@ def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:
             "targets": report["targets"]}
 
 
-def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | None = None) -> dict[str, Any]:
+def ship_run(run: Path, dest: Path, eval_segments: int | None = None, eval_songs: int | None = None) -> dict[str, Any]:
     """Export ``run/emotion.pt``, ``run/generator.pt`` and ``run/encoder.pt`` (when trained) to ONNX
     (parity-checked), evaluate the exported generator (``coevo eval music``, report in ``dest/eval/``;
-    ``eval_segments=0`` skips it) and write the manifest, keeping its ``art`` entry."""
+    on every test segment, or ``eval_segments`` of them; 0 skips it) and write the manifest, keeping its ``art`` entry."""
     emo_report = json.loads((run / "emotion_report.json").read_text())
     music_report = json.loads((run / "music_report.json").read_text())
     music_config = json.loads((run / "music_config.json").read_text())
@@ -113,7 +113,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
         for stale in ("encoder.onnx", "encoder.fp16.onnx"):  # they would invert a generator that is gone
             (dest / stale).unlink(missing_ok=True)
     evaluation = {}
-    if eval_segments > 0:
+    if eval_segments is None or eval_segments > 0:
         from models.evaluate import evaluate_music
 
         evaluation = _eval_summary(evaluate_music(gen_path, emo_path, dest / "eval", n=eval_segments,
@@ -129,6 +129,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int = 512, eval_songs: int | 
                 "activity_map": music_report.get("activity_map"),  # None: a run from before these calibrations
                 "bar_gate": music_report.get("bar_gate"),
                 "mono_tracks": music_report.get("mono_tracks"),
+                "second_voice": music_report.get("second_voice"),
                 "bar_pitch_classes": music_report.get("bar_pitch_classes"),
                 "velocity_map": music_report.get("velocity_map"),
                 "evaluation": {"features_test_vs_generated": music_report["features_test_vs_generated"],

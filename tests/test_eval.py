@@ -12,7 +12,7 @@ from bridge.cli import main
 from bridge.generation import Generator
 from bridge.phrase import note_runs
 from models.data import PITCH_LOW, data_root
-from models.evaluate import markov_baseline, random_baseline
+from models.evaluate import _paired, markov_baseline, random_baseline
 from models.metrics import musegan_metrics, overlapping_area, phrase_histograms, velocity_figures
 
 P = 84
@@ -126,6 +126,16 @@ def test_random_baseline_keeps_each_tracks_range_and_density() -> None:
     assert pitches.min() >= 10 and pitches.max() <= 19
     assert not out[:, :, :2].any() and not out[:, :, 3].any()
     assert 2.5 < musegan_metrics(out)["pitch_classes_per_bar.bass"] <= musegan_metrics(ref)["pitch_classes_per_bar.bass"] + 1
+
+
+def test_the_test_set_holds_every_segment_and_uses_each_drum_segment_alike() -> None:
+    pitched = np.arange(10)[:, None, None, None, None] * np.ones((10, 4, 3, 16, P), np.uint8)
+    drums = (np.arange(4)[:, None, None, None] + 1) * np.ones((4, 4, 16, P), np.uint8)
+    paired = _paired(pitched, drums, None, seed=3)
+    assert sorted(paired[:, 0, 0, 0, 0]) == list(range(10))  # every pitched segment once
+    uses = np.bincount(paired[:, 0, 3, 0, 0] - 1, minlength=4)
+    assert uses.max() - uses.min() <= 1 and uses.sum() == 10  # the drums take turns
+    assert len(_paired(pitched, drums, 6, seed=3)) == 6
 
 
 @pytest.mark.slow

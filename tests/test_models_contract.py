@@ -59,6 +59,31 @@ def test_reading_rules_rest_gated_bars_and_keep_one_pitch_on_mono_tracks_in_onnx
     assert (raw.max(axis=(2, 3))[rests] > 0.5).all() and ((raw[:, 0] > 0.5).sum(axis=2) > 1).any()
 
 
+def test_a_mono_tracks_second_voice_sounds_where_the_second_strongest_pitch_reaches_it(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    inputs = (torch.randn(64, 32), torch.randn(64, 16), torch.rand(64, 2), torch.rand(64, 4))
+    with torch.no_grad():
+        free = gen.logits(*inputs)[:, 0, 0]  # the melody's activity logits [64, steps, pitches]
+    second = free.topk(2, dim=-1).values[..., 1]  # [64, steps]
+    level = float(torch.quantile(second, 0.8))  # a fifth of the steps reach it
+    gen.set_mono_tracks(["melody"])
+    gen.set_second_voice([level, 1e4, 1e4, 1e4])
+    path = export_generator(gen, tmp_path / "voiced.onnx", {"training_data": "none", "seed": "0"})
+    session = Generator(path, ["CPUExecutionProvider"])
+    assert session.contract.second_voice == pytest.approx((level, 1e4, 1e4, 1e4))
+    roll, _ = session.run(*(t.numpy() for t in inputs))
+    sounding = (roll[:, 0] > 0).sum(axis=-1)  # pitches a melody step sounds
+    assert set(np.unique(sounding)) == {1, 2}
+    assert np.array_equal(sounding == 2, (second >= level).numpy())  # exactly where the second pitch reaches it
+    kept = np.sort(np.argsort(-free.numpy(), axis=-1)[..., :2], axis=-1)  # the two strongest pitches
+    two = sounding == 2
+    assert np.array_equal(np.sort(np.argsort(-roll[:, 0], axis=-1)[..., :2], axis=-1)[two], kept[two])
+    with torch.no_grad():
+        assert np.abs(gen(*inputs)[0].numpy() - roll).max() <= ATOL  # torch reads the same rule
+    assert generator_from_onnx(path).cfg.second_voice == pytest.approx(gen.cfg.second_voice)
+
+
 def test_bar_pitch_classes_keep_each_bars_strongest_classes_in_onnxruntime_as_in_torch(tmp_path: Path) -> None:
     torch.manual_seed(0)
     gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
@@ -140,6 +165,8 @@ def _rewrite(src: Path, dst: Path, **meta: str | None) -> Path:
     ({"bar_gate": "1.0,2.0"}, "'bar_gate' must hold one finite number per track \\(4\\)"),
     ({"bar_gate": "1,2,nan,4"}, "'bar_gate' must hold one finite number per track"),
     ({"bar_gate": "1,2,loud,4"}, "'bar_gate' must be comma-separated numbers"),
+    ({"second_voice": "9.5"}, "'second_voice' must hold one finite number per track \\(4\\)"),
+    ({"second_voice": "9.5,inf,1e4,1e4"}, "'second_voice' must hold one finite number per track"),
     ({"bar_pitch_classes": "4,6,3"}, "'bar_pitch_classes' must hold one count 0..12 per track \\(4\\)"),
     ({"bar_pitch_classes": "4,6,13,0"}, "'bar_pitch_classes' must hold one count 0..12 per track"),
     ({"bar_pitch_classes": "4,six,3,0"}, "'bar_pitch_classes' must be comma-separated integers"),

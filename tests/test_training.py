@@ -22,7 +22,9 @@ from models.train_emotion import cross_validate, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import features, segment_starts, segments
 from models.train_music import (MONO_POLYPHONY, PITCH_CLASS_COVER, MusicConfig, calibrate_activity, calibrate_bar_gate,
-                                calibrate_velocity, distinct_share, monophonic_tracks, pitch_class_limits, train_music)
+                                calibrate_second_voice, calibrate_velocity, distinct_share, monophonic_tracks,
+                                pitch_class_limits, train_music)
+from models.metrics import chordal_share
 
 pytestmark = pytest.mark.slow
 
@@ -253,6 +255,24 @@ def test_the_sung_melody_is_read_one_pitch_a_step_and_the_chordal_tracks_are_not
     assert torch.equal(after[:, 1:], before[:, 1:]) and torch.equal(velocity_after, velocity_before)
 
 
+def test_the_melodys_second_voice_sounds_as_often_as_the_songs_melody_sounds_two_pitches() -> None:
+    songs, split = load_pop909(limit=12)
+    real = segments(songs, split.train)
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    assert calibrate_second_voice(gen, real, seed=0) == {} and gen.cfg.second_voice == ()  # no mono track: no rule
+    monophonic_tracks(gen, real)
+    fit = calibrate_second_voice(gen, real, seed=0)
+    assert list(fit) == ["melody"] and 0 < fit["melody"]["chordal_real"] < MONO_POLYPHONY
+    assert fit["melody"]["chordal_real"] == pytest.approx(chordal_share(real[:, :, 0]), abs=1e-5)
+    assert gen.cfg.second_voice[1:] == (1e4, 1e4, 1e4) and gen.cfg.second_voice[0] == pytest.approx(fit["melody"]["second_voice"], abs=1e-4)
+    with torch.no_grad():  # fresh draws, as the daemon makes them
+        roll, _ = gen(torch.randn(2048, 32), torch.randn(2048, 16), torch.rand(2048, 2) * 2 - 1, torch.zeros(2048, 4))
+    melody = (roll[:, 0] > 0.5).numpy()
+    assert (melody.sum(axis=-1) <= 2).all()
+    assert chordal_share(melody) == pytest.approx(fit["melody"]["chordal_real"], rel=0.35)
+
+
 def test_each_pitched_track_keeps_as_many_pitch_classes_a_bar_as_most_real_bars_sound() -> None:
     songs, split = load_pop909(limit=12)
     real = segments(songs, split.train)
@@ -396,6 +416,8 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     assert manifest["models"]["generator"]["activity_map"] == resumed["activity_map"]
     assert manifest["models"]["generator"]["bar_gate"] == resumed["bar_gate"]
     assert manifest["models"]["generator"]["mono_tracks"] == resumed["mono_tracks"] == list(gen.contract.mono_tracks)
+    voice = manifest["models"]["generator"]["second_voice"]
+    assert voice == resumed["second_voice"] == pytest.approx(gen.contract.second_voice) and len(voice) == 4
     limits = manifest["models"]["generator"]["bar_pitch_classes"]
     assert limits == resumed["bar_pitch_classes"] == list(gen.contract.bar_pitch_classes) and limits[-1] == 0
     gates = [resumed["bar_gate"][t]["gate"] for t in gen.contract.tracks]
