@@ -13,7 +13,7 @@ Generator (``kind = generator``): generates one bar per batch row.
              velocity [batch, tracks, steps_per_bar, pitches]  velocity in [0, 1]
     optional mono_tracks tracks that sound one pitch at a time: only each step's strongest pitch sounds
              second_voice one activity logit per track: on the mono tracks, a step's second strongest
-                         pitch sounds too where its ``roll`` reaches ``sigmoid(second_voice)``
+                         pitch sounds too where its ``roll`` exceeds ``sigmoid(second_voice)``
              bar_pitch_classes  per track, the most pitch classes a bar sounds (0: any): those with the
                          most activity in the bar, summed over its steps and octaves
              bar_gate    one activity logit per track: a bar whose strongest ``roll`` cell stays under
@@ -152,7 +152,7 @@ class GeneratorContract:
     def read_activity(self, roll: np.ndarray) -> np.ndarray:
         """Apply the reading rules to ``roll`` [bars, tracks, steps, pitches] (activity 0..1, as the graph
         gives it), in place: on the ``mono_tracks`` every pitch but each step's strongest is silenced (but the
-        second strongest where it reaches ``sigmoid(second_voice[track])``); each
+        second strongest where it exceeds ``sigmoid(second_voice[track])``); each
         track keeps in each bar its ``bar_pitch_classes`` strongest pitch classes (the most activity, summed
         over the bar's steps and octaves); then every bar whose strongest cell of a track stays under
         ``sigmoid(bar_gate[track])`` rests. Returns ``roll``."""
@@ -163,7 +163,7 @@ class GeneratorContract:
             np.put_along_axis(strongest, part.argmax(axis=3)[..., None], True, axis=3)
             if self.second_voice:
                 second = np.partition(part, -2, axis=3)[..., -2:-1]  # [bars, mono, steps, 1]
-                strongest |= (part >= second) & (part >= _sigmoid(np.asarray(self.second_voice)[mono])[None, :, None, None])
+                strongest |= (part >= second) & (part > _sigmoid(np.asarray(self.second_voice)[mono])[None, :, None, None])
             roll[:, mono] = np.where(strongest, part, 0.0)
         if self.bar_pitch_classes:
             pitch_class = (np.arange(self.pitches) + self.pitch_low) % 12

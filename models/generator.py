@@ -11,7 +11,7 @@ from torch import nn
 __all__ = ["GeneratorConfig", "PhraseGenerator", "NO_GATE", "NO_VOICE"]
 
 NO_GATE = -1e4  # a bar gate no activity logit falls under: the track never rests by the gate
-NO_VOICE = 1e4  # a second-voice logit no activity reaches: the step sounds its strongest pitch alone
+NO_VOICE = 1e4  # a second-voice logit no activity exceeds: the step sounds its strongest pitch alone
 RESTING = -30.0  # activity logit of every cell of a track resting in a bar (sigmoid: 1e-13)
 
 
@@ -32,7 +32,7 @@ class GeneratorConfig:
     mono_tracks: tuple[str, ...] = ()  # tracks that sound one pitch at a time: at each step only the strongest pitch
     # can sound (set after training from the data; empty: every track may sound chords, as before 2026-12-03)
     second_voice: tuple[float, ...] = ()  # per track: on the mono tracks, the activity logit a step's second strongest
-    # pitch must reach to sound beside the strongest (set after training; empty: never, as in files before 2026-12-04)
+    # pitch must exceed to sound beside the strongest (set after training; empty: never, as in files before 2026-12-03)
     bar_pitch_classes: tuple[int, ...] = ()  # per track, the most pitch classes a bar sounds, its strongest (0: any;
     # set after training from the data; empty: no limit, as in files before 2026-12-03)
     extra: dict[str, str] = field(default_factory=dict)
@@ -105,7 +105,7 @@ class PhraseGenerator(nn.Module):
             top = activity.topk(2, dim=3).values  # [B, tracks, steps, 2]
             weaker = activity < top[..., :1]  # [B, tracks, steps, pitches]
             if cfg.second_voice:
-                weaker &= (activity < top[..., 1:]) | (activity < self.voice[None, :, None, None])
+                weaker &= (activity < top[..., 1:]) | (activity <= self.voice[None, :, None, None])
             activity = activity.masked_fill(weaker & self.mono[None, :, None, None], RESTING)
         if cfg.bar_pitch_classes:
             strength = torch.sigmoid(activity).sum(dim=2)  # [B, tracks, pitches]
@@ -141,7 +141,7 @@ class PhraseGenerator(nn.Module):
 
     @torch.no_grad()
     def set_second_voice(self, voice: Sequence[float]) -> None:
-        """On the mono tracks, let a step's second strongest pitch sound too where its activity logit reaches
+        """On the mono tracks, let a step's second strongest pitch sound too where its activity logit exceeds
         ``voice[t]`` (empty: never), in ``cfg.second_voice`` too."""
         if voice and len(voice) != len(self.cfg.tracks):
             raise ValueError(f"one second-voice logit per track ({len(self.cfg.tracks)}), got {len(voice)}")
