@@ -163,7 +163,8 @@ class GeneratorContract:
             np.put_along_axis(strongest, part.argmax(axis=3)[..., None], True, axis=3)
             if self.second_voice:
                 second = np.partition(part, -2, axis=3)[..., -2:-1]  # [bars, mono, steps, 1]
-                strongest |= (part >= second) & (part > _sigmoid(np.asarray(self.second_voice)[mono])[None, :, None, None])
+                level = _sigmoid(np.asarray(self.second_voice)[mono])[None, :, None, None]
+                strongest |= (part >= second) & (part > level)
             roll[:, mono] = np.where(strongest, part, 0.0)
         if self.bar_pitch_classes:
             pitch_class = (np.arange(self.pitches) + self.pitch_low) % 12

@@ -44,7 +44,8 @@ from models.generator import NO_GATE, NO_VOICE, GeneratorConfig, PhraseGenerator
 from models.metrics import BARS, PITCHED, chordal_share, chroma, code_effect, drum_segments, features, segments
 
 __all__ = ["MusicConfig", "Critic", "train_music", "distinct_share", "monophonic_tracks", "pitch_class_limits",
-           "calibrate_activity", "calibrate_second_voice", "calibrate_bar_gate", "calibrate_velocity", "MONO_POLYPHONY", "PITCH_CLASS_COVER"]
+           "calibrate_activity", "calibrate_bar_gate", "calibrate_second_voice", "calibrate_velocity", "MONO_POLYPHONY",
+           "PITCH_CLASS_COVER"]
 
 log = logging.getLogger(__name__)
 
@@ -246,14 +247,16 @@ def _phrase_activity(gen: PhraseGenerator, n: int, seed: int) -> torch.Tensor:
     bar_z = np.concatenate([bar_walk(seed * 100_003 + i, BARS, c.bar_latent_size) for i in range(n)])
     emotion = np.repeat(rng.uniform(-1, 1, (n, 2)), BARS, axis=0)
     codes = np.zeros((n * BARS, len(c.code_names)))
+    rows = lambda a, lo: torch.from_numpy(a[lo:lo + 2048].astype(np.float32))  # noqa: E731
     with torch.no_grad():
-        return torch.cat([gen.logits(*(torch.from_numpy(a[lo:lo + 2048].astype(np.float32)) for a in (z, bar_z, emotion, codes)))[:, 0]
+        return torch.cat([gen.logits(*(rows(a, lo) for a in (z, bar_z, emotion, codes)))[:, 0]
                           for lo in range(0, n * BARS, 2048)])
 
 
-def calibrate_second_voice(gen: PhraseGenerator, real: np.ndarray, seed: int, n: int = 2048) -> dict[str, dict[str, float]]:
+def calibrate_second_voice(gen: PhraseGenerator, real: np.ndarray, seed: int,
+                           n: int = 2048) -> dict[str, dict[str, float]]:
     """On each of ``gen``'s mono tracks, let a step's second strongest pitch sound where its activity logit
-    reaches a level fitted so that the track sounds two pitches in as many of its sounding steps as the
+    exceeds a level fitted so that the track sounds two pitches in as many of its sounding steps as the
     real segments (``real`` [n, 4, 3, 16, P]) do; sets it in ``gen`` and returns, per mono track, the real
     share, the level and the generated share after, on ``n`` phrases drawn as the daemon draws them.
 
