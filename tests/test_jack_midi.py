@@ -55,7 +55,7 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
     bpm = 240.0
     daemon, events = make_daemon(bpm=bpm, autostart=False, apply="now")
     dump = MidiDump("coevo:coevo out", "coevo-test-dump1")
-    xruns = jack_midi.xruns()
+    xruns, late = jack_midi.xruns(), jack_midi.late_cycles()
     try:
         events.send(target(daemon), "/coevo/transport/start")
         time.sleep(6.0)  # six bars at 240 BPM, one of count-in
@@ -66,7 +66,7 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
         assert {pid for pid, ph in daemon.recent.items() if ph.start_beat + ph.length_beats <= upto} <= reported
     finally:
         dump.close()
-    xruns = jack_midi.xruns() - xruns
+    xruns, late = jack_midi.xruns() - xruns, jack_midi.late_cycles() - late
     assert len(expected) > 20
     want = sorted((b, ch, p) for b, ch, p in expected)
     assert want[-1][0] >= 12.0
@@ -91,17 +91,22 @@ def test_notes_at_the_peer_match_the_reported_phrases_on_the_beat_grid(jack_midi
     # Precision is the benchmark's job (the dummy driver on a shared VM stalls cycles for tens of ms,
     # and its frame clock then jumps: the notes sent on time across the jump are counted apart); here a
     # note must not land nearer another sixteenth than its own (half a sixteenth: 31 ms at 240 BPM),
-    # and the daemon must send on time
+    # and the daemon must send on time: its own part (the cycle its send reached) puts at most 5% that far
+    # off, and JACK's (holding a note back past that cycle) may move more only when the server logged
+    # stalls, each of which holds back at most one sixteenth's notes
     onsets = onset_lateness(dump.note_ons(), sent)
     assert len(onsets.lateness) >= len(want) - missing
     half_sixteenth = 60.0 / bpm / 8
     off = (np.abs(onsets.lateness) >= half_sixteenth) & ~onsets.clock_break
-    assert off.mean() <= 0.05, (f"only {1 - off.mean():.0%} of {len(off)} onsets within half a sixteenth at the peer "
-                                f"(lateness p50 {np.median(onsets.lateness) * 1e3:.1f} ms, max "
-                                f"{onsets.lateness.max() * 1e3:.1f} ms; the daemon's part up to "
-                                f"{onsets.placement[off].max() * 1e3:.1f} ms, JACK's {onsets.delivery[off].min() * 1e3:.1f} "
-                                f"to {onsets.delivery[off].max() * 1e3:.1f} ms; {onsets.clock_break.sum()} across a jump "
-                                f"of JACK's clock)")
+    by_daemon = np.abs(onsets.placement) >= half_sixteenth
+    assert (off & by_daemon).sum() <= 0.05 * len(off), (
+        f"the daemon placed {(off & by_daemon).sum()} of {len(off)} onsets half a sixteenth or more off their "
+        f"beat (up to {np.abs(onsets.placement).max() * 1e3:.1f} ms)")
+    assert off.sum() <= 0.05 * len(off) + (xruns + late) * chord, (
+        f"only {1 - off.mean():.0%} of {len(off)} onsets within half a sixteenth at the peer (lateness p50 "
+        f"{np.median(onsets.lateness) * 1e3:.1f} ms, max {onsets.lateness.max() * 1e3:.1f} ms; JACK's part "
+        f"{onsets.delivery[off].min() * 1e3:.1f} to {onsets.delivery[off].max() * 1e3:.1f} ms, with {xruns} xruns "
+        f"and {late} late driver cycles logged; {onsets.clock_break.sum()} across a jump of JACK's clock)")
     lateness = sorted(n.sent_at - n.due_at for n in sent)
     assert lateness[0] > -0.001 and lateness[len(lateness) // 2] < 0.002  # never early, on time (bench: p99 < 1 ms)
 
