@@ -104,7 +104,8 @@ def _split(value: str) -> tuple[str, ...]:
 
 def _per_track(meta: Mapping[str, str], key: str, tracks: tuple[str, ...], kind: type[float] | type[int],
                valid: Callable[[float], bool], what: str) -> tuple:
-    """An optional per-track key (``bar_gate``, ``bar_pitch_classes``): empty, or one valid ``kind`` per track."""
+    """An optional per-track key (``bar_gate``, ``second_voice``, ``bar_pitch_classes``): empty, or one valid
+    ``kind`` per track."""
     value = meta.get(key, "")
     if not value.strip():
         return ()

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from bridge.config import Config
-from bridge.generation import Generator, load_session
+from bridge.generation import Generator, bar_walk, load_session
 from bridge.phrase import BEATS_PER_BAR, decode_rolls, encode_roll, midi_velocity
 from bridge.refine import RefineSettings, parse_key, refine_table
 from models.data import STEPS, TRACKS, load_groove, load_pop909, load_vgmidi
@@ -30,7 +30,8 @@ from models.emotion_features import HandBaseline, sign_hits
 from models.metrics import (BARS, HISTOGRAMS, PITCHED, SOFT_VELOCITY, code_effect, drum_segments, features,
                             musegan_metrics, overlapping_area, phrase_histograms, segments, velocity_figures)
 
-__all__ = ["evaluate_music", "markov_baseline", "random_baseline", "model_samples", "played_samples", "TOLERANCE"]
+__all__ = ["evaluate_music", "markov_baseline", "random_baseline", "model_samples", "played_samples", "phrase_latents",
+           "TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +104,22 @@ def random_baseline(reference: np.ndarray, n: int, seed: int) -> np.ndarray:
     return out
 
 
+def phrase_latents(rng: np.random.Generator, seed: int, n: int, latent_size: int,
+                   bar_latent_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Latents of ``n`` 4-bar phrases as the daemon draws a phrase's: z [n, latent_size] from ``rng``, and
+    each phrase's bar latents a walk (``bar_walk``) seeded from ``seed`` and the phrase's index
+    ([n * 4, bar_latent_size])."""
+    z = rng.standard_normal((n, latent_size)).astype(np.float32)
+    return z, np.concatenate([bar_walk(seed * 100_003 + i, BARS, bar_latent_size) for i in range(n)])
+
+
 def _model_outputs(gen: Generator, emotion: np.ndarray, seed: int,
                    codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Note activity and velocity (0..1) of one 4-bar phrase per row of ``emotion`` [n, 2], with latents
     drawn as the daemon draws them: each [n, 4, 4, 16, P]."""
     c = gen.contract
-    rng = np.random.default_rng(seed)
     n = len(emotion)
-    z = rng.standard_normal((n, c.latent_size)).astype(np.float32)
-    bar_z = np.concatenate([gen.bar_latents(seed * 100_003 + i, BARS) for i in range(n)])
+    z, bar_z = phrase_latents(np.random.default_rng(seed), seed, n, c.latent_size, c.bar_latent_size)
     codes = np.zeros((n, len(c.code_names)), np.float32) if codes is None else codes.astype(np.float32)
     rep = lambda a: np.repeat(a.astype(np.float32), BARS, axis=0)  # noqa: E731
     outputs = [gen.run(rep(z)[lo:lo + 512], bar_z[lo:lo + 512], rep(emotion)[lo:lo + 512], rep(codes)[lo:lo + 512])

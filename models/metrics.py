@@ -18,7 +18,8 @@ from bridge.phrase import note_runs
 from models.data import PITCH_LOW, STEPS, TRACKS
 
 __all__ = ["BARS", "PITCHED", "segment_starts", "segments", "drum_segments", "features", "code_effect", "chroma",
-           "chordal_share", "musegan_metrics", "velocity_figures", "phrase_histograms", "overlapping_area", "HISTOGRAMS", "CODE_VALUES", "SOFT_VELOCITY"]
+           "chordal_share", "musegan_metrics", "velocity_figures", "phrase_histograms", "overlapping_area", "HISTOGRAMS",
+           "CODE_VALUES", "SOFT_VELOCITY"]
 
 BARS = 4
 PITCHED = (0, 1, 2)  # melody, accompaniment, bass

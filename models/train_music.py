@@ -36,10 +36,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from bridge.generation import bar_walk
 from models.checkpoint import random_state, restore_random_state
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
+from models.evaluate import phrase_latents
 from models.generator import NO_GATE, NO_VOICE, GeneratorConfig, PhraseGenerator
 from models.metrics import BARS, PITCHED, chordal_share, chroma, code_effect, drum_segments, features, segments
 
@@ -239,12 +239,12 @@ def calibrate_activity(gen: PhraseGenerator, real: np.ndarray, drums: np.ndarray
 
 def _phrase_activity(gen: PhraseGenerator, n: int, seed: int) -> torch.Tensor:
     """The generator's activity logits [n * 4, tracks, 16, P] for ``n`` 4-bar phrases drawn as the daemon
-    draws them: one z a phrase, its bars' latents a walk (``bridge.generation.bar_walk``), emotions
+    draws them and ``coevo eval music`` measures them (``models.evaluate.phrase_latents``), emotions
     anywhere on the plane, the named axes at their centre."""
     c = gen.cfg
     rng = np.random.default_rng(seed)
-    z = np.repeat(rng.standard_normal((n, c.latent_size)), BARS, axis=0)
-    bar_z = np.concatenate([bar_walk(seed * 100_003 + i, BARS, c.bar_latent_size) for i in range(n)])
+    z, bar_z = phrase_latents(rng, seed, n, c.latent_size, c.bar_latent_size)
+    z = np.repeat(z, BARS, axis=0)
     emotion = np.repeat(rng.uniform(-1, 1, (n, 2)), BARS, axis=0)
     codes = np.zeros((n * BARS, len(c.code_names)))
     rows = lambda a, lo: torch.from_numpy(a[lo:lo + 2048].astype(np.float32))  # noqa: E731

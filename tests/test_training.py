@@ -20,11 +20,10 @@ from models.ship import fold_code_signs, ship_run
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import cross_validate, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
-from models.metrics import features, segment_starts, segments
+from models.metrics import chordal_share, features, segment_starts, segments
 from models.train_music import (MONO_POLYPHONY, PITCH_CLASS_COVER, MusicConfig, calibrate_activity, calibrate_bar_gate,
                                 calibrate_second_voice, calibrate_velocity, distinct_share, monophonic_tracks,
                                 pitch_class_limits, train_music)
-from models.metrics import chordal_share
 
 pytestmark = pytest.mark.slow
 
@@ -265,7 +264,8 @@ def test_the_melodys_second_voice_sounds_as_often_as_the_songs_melody_sounds_two
     fit = calibrate_second_voice(gen, real, seed=0)
     assert list(fit) == ["melody"] and 0 < fit["melody"]["chordal_real"] < MONO_POLYPHONY
     assert fit["melody"]["chordal_real"] == pytest.approx(chordal_share(real[:, :, 0]), abs=1e-5)
-    assert gen.cfg.second_voice[1:] == (1e4, 1e4, 1e4) and gen.cfg.second_voice[0] == pytest.approx(fit["melody"]["second_voice"], abs=1e-4)
+    assert gen.cfg.second_voice[1:] == (1e4, 1e4, 1e4)
+    assert gen.cfg.second_voice[0] == pytest.approx(fit["melody"]["second_voice"], abs=1e-4)
     with torch.no_grad():  # fresh draws, as the daemon makes them
         roll, _ = gen(torch.randn(2048, 32), torch.randn(2048, 16), torch.rand(2048, 2) * 2 - 1, torch.zeros(2048, 4))
     melody = (roll[:, 0] > 0.5).numpy()
