@@ -106,7 +106,9 @@ class MidiPorts:
         else:
             name = OUT_NAME
             port = self.backend.open_output(OUT_NAME, virtual=True, client_name=self.client)
-        with self._lock:
+        for ch in range(16):  # whatever a synth still holds (from a dropped connection, a crash) ends first
+            port.send(mido.Message("control_change", channel=ch, control=123, value=0))
+        with self._lock:  # only now can the timing thread send through it
             self.output, self.out_port_name = port, name
         log.info("MIDI out: %s%s", name, "" if self.out_wanted else " (virtual)")
 
@@ -146,8 +148,6 @@ class MidiPorts:
                 port.close()
             elif self.output is None and present:
                 self._reopen(self._open_out, "out")
-                for ch in range(16):  # whatever was held when the connection dropped ends now
-                    self.send(mido.Message("control_change", channel=ch, control=123, value=0))
         if self.in_wanted:
             present = self._present(self.in_wanted, self.backend.get_input_names())
             if self.input is not None and not present:

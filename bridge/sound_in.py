@@ -2,6 +2,9 @@
 
 For rooms without MIDI: the features move visual energy at frame rate and pull arousal at each bar
 line. PortAudio calls ``_block`` on its own thread for every block; the work there is one FFT.
+
+Onsets are timed on the audio's own clock (frames heard), not on the wall clock: a busy machine hands
+blocks over late and in bursts, and audio it never captured is not a quiet room.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +36,7 @@ ONSET_RISE = 0.05  # an onset is a block at least 3 dB louder than the one befor
 @dataclass(frozen=True)
 class SoundFeatures:
     level: float  # 0..1 from FLOOR_DB..0 dBFS, peak-held (LEVEL_RELEASE_S)
-    onset_rate: float  # onsets per second over the last ONSET_WINDOW_S
+    onset_rate: float  # onsets per second over the last ONSET_WINDOW_S of audio heard
     centroid_hz: float  # spectral centroid of the recent loud blocks (their median)
 
     @property
@@ -113,8 +115,9 @@ class SoundInput:
         self._centroids: deque[float] = deque(maxlen=CENTROID_BLOCKS)
         self._last_spectrum = np.zeros(len(self._freqs), dtype=np.float32)
         self._flux = deque(maxlen=int(self.rate / BLOCK * 1.0) + 1)  # the last second of spectral flux
-        self._onsets: deque[float] = deque(maxlen=1024)
+        self._onsets: deque[float] = deque(maxlen=1024)  # on the audio clock, seconds
         self.blocks = 0
+        self.heard_s = 0.0  # the audio clock: seconds of sound received since the stream opened
 
     def start(self) -> None:
         self.stream.start()
@@ -126,9 +129,8 @@ class SoundInput:
         _close_portaudio(self._sd)
 
     def features(self) -> SoundFeatures:
-        now = time.monotonic()
         with self._lock:
-            onsets = sum(1 for t in self._onsets if t > now - ONSET_WINDOW_S)
+            onsets = sum(1 for t in self._onsets if t > self.heard_s - ONSET_WINDOW_S)
             centroid = float(np.median(self._centroids)) if self._centroids else 0.0
             return SoundFeatures(self._level, onsets / ONSET_WINDOW_S, centroid)
 
@@ -144,10 +146,11 @@ class SoundInput:
         spectrum = np.abs(np.fft.rfft(x * self._window[:len(x)], n=BLOCK)).astype(np.float32)
         flux = float(np.sum(np.maximum(spectrum - self._last_spectrum, 0.0)))
         self._last_spectrum = spectrum
-        now = time.monotonic()
         release = math.exp(-frames / self.rate / LEVEL_RELEASE_S)
         with self._lock:
             self.blocks += 1
+            now = self.heard_s
+            self.heard_s += frames / self.rate
             self._level = max(level, self._level * release)
             if level > 0.05 and (total := float(spectrum.sum())) > 0:
                 self._centroids.append(float((spectrum * self._freqs).sum() / total))

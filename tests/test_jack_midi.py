@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -234,6 +235,7 @@ def test_vanished_output_port_is_reopened_when_it_returns(jack_midi, make_daemon
     assert "MIDI out 'coevo-test-synth:input' disappeared" in caplog.text
     time.sleep(0.5)
     assert daemon._thread.is_alive() and daemon.scheduler._thread.is_alive()
+    xruns = jack_midi.xruns()
     synth = MidiDump(None, "coevo-test-synth")  # and comes back
     try:
         deadline = time.monotonic() + 5
@@ -241,10 +243,13 @@ def test_vanished_output_port_is_reopened_when_it_returns(jack_midi, make_daemon
             time.sleep(0.05)
         assert "MIDI out reopened" in caplog.text
         assert synth.note_ons()
-        first = synth.events()[:16]  # All Notes Off on every channel before anything else
-        assert [(s & 0xF0, s & 0x0F, d1) for _, s, d1, _ in first] == [(0xB0, ch, 123) for ch in range(16)]
+        events = [(s & 0xF0, s & 0x0F, d1) for _, s, d1, _ in synth.events()]
     finally:
         synth.close()
+    # All Notes Off on every channel before anything else; JACK drops a cycle's MIDI only in an xrun
+    first = list(itertools.takewhile(lambda e: e[0] == 0xB0 and e[2] == 123, events))
+    burst = [(0xB0, ch, 123) for ch in range(16)]
+    assert first == burst or (jack_midi.xruns() > xruns and _missing_in_order(burst, first) == 16 - len(first)), events[:20]
 
 
 def test_the_daemon_runs_on_through_a_jack_server_restart(jack_midi, make_daemon, tmp_path: Path,
