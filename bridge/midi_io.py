@@ -8,6 +8,7 @@ the daemon keeps running on OSC.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ import mido
 from bridge.errors import PortError
 from bridge.jack_clock import route_libjack_messages
 
-__all__ = ["MidiPorts", "open_backend", "match_port", "DEFAULT_BACKEND"]
+__all__ = ["MidiPorts", "DriverTime", "open_backend", "match_port", "DEFAULT_BACKEND"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,30 @@ def match_port(wanted: str, names: list[str], direction: str) -> str:
     raise PortError(f"no MIDI {direction} port matches {wanted!r}; available: {listed}")
 
 
+class DriverTime:
+    """When MIDI input happened, on ``time.monotonic()``'s scale, from the MIDI driver's own clock.
+
+    python-rtmidi hands each message over with the time since the one before, taken on the driver's
+    thread (JACK's process cycle, the ALSA sequencer, CoreMIDI) before any Python runs; the Python
+    callback itself may wait milliseconds for the interpreter lock, which a clock follower would read
+    as jitter. The running sum of those deltas is placed on the monotonic clock by the earliest
+    arrival seen, since arrivals can be late but never early.
+    """
+
+    CREEP_S = 1e-6  # per message: lets the placement follow a slow drift between the two clocks
+
+    def __init__(self) -> None:
+        self._driver: float | None = None
+        self._offset = math.inf
+
+    def stamp(self, delta: float, arrival: float) -> float:
+        """The driver time of a message that came ``delta`` s after the previous one and reached
+        Python at ``arrival``."""
+        self._driver = 0.0 if self._driver is None else self._driver + delta
+        self._offset = min(self._offset + self.CREEP_S, arrival - self._driver)
+        return self._driver + self._offset
+
+
 class MidiPorts:
     """Output for generated notes, input for the performer; ``send`` never raises."""
 
@@ -98,6 +123,23 @@ class MidiPorts:
     def _callback(self, msg: mido.Message) -> None:
         self.on_message(time.monotonic(), msg)  # only timestamp and enqueue
 
+    def _stamp_on_driver_time(self, port: mido.ports.BaseInput) -> None:
+        """With mido's rtmidi backend, time each message on the driver's clock (see ``DriverTime``)."""
+        rt = getattr(port, "_rt", None)  # mido's rtmidi port keeps its python-rtmidi MidiIn here
+        if rt is None:
+            return
+        clock = DriverTime()
+
+        def on_bytes(event: tuple[list[int], float], _data: object) -> None:
+            arrival = time.monotonic()
+            try:
+                msg = mido.Message.from_bytes(event[0])
+            except ValueError:  # as mido does: an incomplete or unknown message is dropped
+                return
+            self.on_message(clock.stamp(event[1], arrival), msg)
+
+        rt.set_callback(on_bytes)
+
     def _open_out(self) -> None:
         assert self.backend is not None
         if self.out_wanted:
@@ -120,6 +162,7 @@ class MidiPorts:
         else:
             name = IN_NAME
             port = self.backend.open_input(IN_NAME, virtual=True, client_name=self.client, callback=self._callback)
+        self._stamp_on_driver_time(port)
         self.input, self.in_port_name = port, name
         log.info("MIDI in: %s%s", name, "" if self.in_wanted else " (virtual)")
 

@@ -20,6 +20,7 @@ __all__ = ["Transport", "MidiClockFollower", "LinkClock", "TICKS_PER_BEAT"]
 log = logging.getLogger(__name__)
 
 TICKS_PER_BEAT = 24
+LOST_TICK_TOLERANCE = 0.25  # of a period: how near whole periods the intervals around lost ticks must lie
 LATE_TICK_S = 0.0015  # a clock tick this much later than the fitted line's typical one was held back on its way
 
 
@@ -96,6 +97,11 @@ class MidiClockFollower:
     system or a busy sender holds several back and delivers them together. So the line is fitted
     again without the ticks that lie more than ``LATE_TICK_S`` above the typical one (up to three
     times, keeping at least half), and reads the clock's own pace rather than the stalls'.
+
+    Ticks can also be lost (JACK drops a cycle's MIDI in an xrun), which would read as a slower tempo
+    and a playhead falling behind. A gap of m periods followed by a tick one period later is m - 1
+    lost ticks, and they are counted; a held-back tick is followed by its burst instead, and a tempo
+    that slows down keeps its intervals alike, so neither is mistaken for a loss.
     """
 
     def __init__(self, transport: Transport, window: int = 48) -> None:
@@ -106,6 +112,8 @@ class MidiClockFollower:
         self._base_beat = 0.0
         self._playing = False
         self._armed = False  # Start/Continue received, waiting for the first tick
+        self._period: float | None = None  # seconds per tick, from the last fit
+        self.lost = 0  # ticks counted as lost so far
 
     def estimate_bpm(self) -> float | None:
         """Tempo of the incoming clock, or None before enough ticks arrived."""
@@ -132,9 +140,16 @@ class MidiClockFollower:
 
     def tick(self, t: float) -> None:
         """A Timing Clock message (0xF8) arrived at monotonic time ``t``."""
+        if lost := self._lost_before(t):  # the tick before this one came after lost ones: renumber it
+            n, t_prev = self._ticks[-1]
+            self._ticks[-1] = (n + lost, t_prev)
+            self._total += lost
+            self._count += lost if self._playing else 0
+            self.lost += lost
         self._total += 1
         self._ticks.append((self._total, t))
         t_fit, bpm = self._fit() or (t, None)
+        self._period = 60.0 / (bpm * TICKS_PER_BEAT) if bpm is not None and bpm > 0 else None
         if bpm is not None and not 20 <= bpm <= 400:
             bpm = None
         if self._armed:  # the first tick after Start/Continue is the downbeat
@@ -147,6 +162,16 @@ class MidiClockFollower:
                 self.transport.set_line(t_fit, self._base_beat + self._count / TICKS_PER_BEAT, bpm, True)
         elif bpm is not None and abs(bpm - self.transport.bpm) > 0.05:
             self.transport.set_bpm(bpm)
+
+    def _lost_before(self, t: float) -> int:
+        """How many ticks were lost before the last one: m - 1 when it came m >= 2 periods after the one
+        before it and this one (at ``t``) about one period after it; else 0."""
+        if self._period is None or len(self._ticks) < 2:
+            return 0
+        (_, t0), (_, t1) = self._ticks[-2], self._ticks[-1]
+        gap, next_gap = (t1 - t0) / self._period, (t - t1) / self._period
+        m = round(gap)
+        return m - 1 if m >= 2 and abs(gap - m) <= LOST_TICK_TOLERANCE and abs(next_gap - 1) <= LOST_TICK_TOLERANCE else 0
 
     def start(self) -> None:
         self._base_beat, self._armed = 0.0, True
