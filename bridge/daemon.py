@@ -138,6 +138,7 @@ class Daemon:
         self.jack: JackClock | None = None  # on JACK: the server's clock, which also tells when the server goes
         self.cycle_clock: JackClock | None = None  # the same clock, when notes are aligned to its cycles
         self._jack_gone = False  # the server went away, and its ports and clock are closed
+        self._sound_gone = False  # the sound input's device or server went away (said once)
         self.follower = MidiClockFollower(self.transport) if cfg.clock == "midi" else None
         self.link = LinkClock(self.transport, cfg.bpm) if cfg.clock == "link" else None
         self.session: Session | None = None
@@ -276,6 +277,14 @@ class Daemon:
                     "made to the old server are gone, connect coevo's ports again (or let your session manager)",
                     clock.period, clock.rate)
 
+    def _check_sound(self) -> None:
+        """Say once that the sound input went away; it reads as silence from then on."""
+        if self.sound is None or self._sound_gone or not self.sound.gone:
+            return
+        self._sound_gone = True
+        log.warning("sound input %s went away (its device unplugged or its sound server stopped): the room reads "
+                    "as silent from now on; restart coevo to hear it again", self.sound.name)
+
     def wait(self) -> None:
         while not self._stop.wait(0.5):
             pass
@@ -313,6 +322,7 @@ class Daemon:
                 if time.monotonic() - last_check > 1.0:
                     last_check = time.monotonic()
                     self._check_jack()
+                    self._check_sound()
                     self.midi.check()
             except Exception as err:  # the daemon never stops on input: log, count, go on
                 self.errors.warn("internal", f"{type(err).__name__}: {err}")
@@ -431,7 +441,7 @@ class Daemon:
                 if not s.undo():
                     raise InputError("nothing_to_undo", "the history is empty")
             elif p == "/coevo/note":
-                self._performer_note(int(a[0]), int(a[1]))  # type: ignore[call-overload]
+                self._performer_note(int(a[0]), int(a[1]), cmd.received)  # type: ignore[call-overload]
             elif p == "/coevo/learn":
                 if a[0] not in s.axis_names:
                     raise InputError("unknown_axis", f"axis must be one of {', '.join(s.axis_names)}; got {a[0]!r}")
@@ -471,7 +481,7 @@ class Daemon:
         elif msg.type == "songpos" and f is not None:
             f.song_position(msg.pos)
         elif msg.type in ("note_on", "note_off"):
-            self._performer_note(msg.note, msg.velocity if msg.type == "note_on" else 0)
+            self._performer_note(msg.note, msg.velocity if msg.type == "note_on" else 0, t)
         elif msg.type == "control_change":
             self._cc(msg.control, msg.value, t)
 
@@ -486,8 +496,9 @@ class Daemon:
         if axis is not None and axis in self.state.axis_names:
             self._command(Command("cc", (axis, value / 127 * 2 - 1), None, t))
 
-    def _performer_note(self, pitch: int, velocity: int) -> None:
-        beat = self.transport.beat_now()
+    def _performer_note(self, pitch: int, velocity: int, t: float) -> None:
+        """A note played (or ended, velocity 0) at monotonic time ``t``, placed on the beat it fell on."""
+        beat = self.transport.beat_at(t)
         if velocity > 0:
             self.performer.append((pitch, beat, None))
             return

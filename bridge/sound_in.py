@@ -5,13 +5,20 @@ line. PortAudio calls ``_block`` on its own thread for every block; the work the
 
 Onsets are timed on the audio's own clock (frames heard), not on the wall clock: a busy machine hands
 blocks over late and in bursts, and audio it never captured is not a quiet room.
+
+An input that stops delivering (its device unplugged, its sound server gone) reads as silence after
+``STALL_S``, so the visuals and the emotion state do not freeze on the last sound. A stream whose JACK
+server went away cannot be closed: PortAudio hangs in any call that touches it, at exit too, so it is
+left as it is (``gone``) and the process can still exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +37,7 @@ ONSET_WINDOW_S = 4.0
 REFRACTORY_S = 0.08
 LEVEL_RELEASE_S = 0.5  # the level meter rises at once and falls back over this time (a peak meter)
 CENTROID_BLOCKS = 9  # the centroid is the median of the last few loud blocks' (a glitch or a click moves it little)
+STALL_S = 1.0  # no audio for this long reads as silence
 ONSET_RISE = 0.05  # an onset is a block at least 3 dB louder than the one before, with a jump in the spectrum
 
 
@@ -118,17 +126,31 @@ class SoundInput:
         self._onsets: deque[float] = deque(maxlen=1024)  # on the audio clock, seconds
         self.blocks = 0
         self.heard_s = 0.0  # the audio clock: seconds of sound received since the stream opened
+        self._last_block_at = math.inf  # time.monotonic() of the latest block; none before start
 
     def start(self) -> None:
+        self._last_block_at = time.monotonic()
         self.stream.start()
         log.info("sound input: %s at %.0f Hz", self.name, self.rate)
 
+    @property
+    def gone(self) -> bool:
+        """The stream was started and PortAudio no longer runs it, nor was it stopped: its device or
+        sound server went away."""
+        return self._last_block_at < math.inf and not self.stream.active and not self.stream.stopped
+
     def stop(self) -> None:
+        if self.gone:
+            log.warning("sound input %s went away; left open (PortAudio cannot close it)", self.name)
+            atexit.unregister(self._sd._exit_handler)  # it would hang in PortAudio at exit
+            return
         self.stream.stop()
         self.stream.close()
         _close_portaudio(self._sd)
 
     def features(self) -> SoundFeatures:
+        if time.monotonic() - self._last_block_at > STALL_S:
+            return SoundFeatures(0.0, 0.0, 0.0)  # nothing heard lately: a silent room
         with self._lock:
             onsets = sum(1 for t in self._onsets if t > self.heard_s - ONSET_WINDOW_S)
             centroid = float(np.median(self._centroids)) if self._centroids else 0.0
@@ -148,6 +170,7 @@ class SoundInput:
         self._last_spectrum = spectrum
         release = math.exp(-frames / self.rate / LEVEL_RELEASE_S)
         with self._lock:
+            self._last_block_at = time.monotonic()
             self.blocks += 1
             now = self.heard_s
             self.heard_s += frames / self.rate

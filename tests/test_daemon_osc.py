@@ -10,6 +10,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
+from bridge.osc_io import Command
 from bridge.osc_map import MAX_SUBSCRIBED, MOODS
 from bridge.refine import scale_pitch_classes
 from bridge.replay import replay_session
@@ -143,6 +144,21 @@ def test_performers_notes_pull_z_toward_what_the_encoder_reads(make_daemon, peer
         np.testing.assert_array_equal(z1, z0)
     else:
         assert np.linalg.norm(z1 - z0) > 0.1  # z jumped to the encoder's reading of the chord
+
+
+def test_a_performer_note_falls_on_the_beat_it_was_played_not_when_it_was_handled(make_daemon) -> None:
+    """The control thread may be busy making a phrase when a note arrives: the note keeps its arrival
+    time (OSC: when the datagram came; MIDI: the driver's time)."""
+    daemon, _ = make_daemon(bpm=120.0, apply="now")
+    played = time.monotonic() - 1.0  # a second ago, for half a second
+    daemon.queue.put(Command("/coevo/note", (61, 100), None, played))
+    daemon.queue.put(Command("/coevo/note", (61, 0), None, played + 0.5))
+    deadline = time.monotonic() + 3
+    while not any(p == 61 and end is not None for p, _, end in daemon.performer) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    start, end = next((s, e) for p, s, e in daemon.performer if p == 61)
+    assert start == pytest.approx(daemon.transport.beat_at(played), abs=1e-9)
+    assert end - start == pytest.approx(1.0, abs=1e-9)  # half a second at 120 BPM
 
 
 def test_precision_fp16_runs_the_shipped_fp16_variants(make_daemon) -> None:

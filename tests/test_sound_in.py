@@ -3,6 +3,8 @@ track: 880 Hz beeps at a set tempo and amplitude)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ import pytest
 from bridge.errors import SoundError
 from bridge.jack_tools import JackServer
 from bridge.sound_in import SoundInput
-from tests.conftest import require
+from tests.conftest import NO_MIDI_BACKEND, Models, require
 
 pytestmark = [pytest.mark.jack, pytest.mark.peer]
 
@@ -155,3 +157,83 @@ def test_the_room_moves_visual_energy_and_arousal_in_the_daemon(make_daemon: Cal
     daemon.start_transport()  # bar lines: the sound pulls arousal up from sad
     time.sleep(4.0)
     assert daemon.state.values.arousal > -0.4 and daemon.state.values.valence == pytest.approx(-0.7)
+
+
+@pytest.fixture
+def own_server(jack_server: JackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JackServer]:
+    """A JACK server of the test's own, to stop under the sound input (the shared one is put back after)."""
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", jack_server.name)
+    server = JackServer(f"coevo-test-sound-{os.getpid()}", tmp_path / "jackd.log")
+    yield server
+    server.stop()
+
+
+LISTENER = """
+import sys
+from bridge.sound_in import SoundInput
+sound = SoundInput(sys.argv[1])
+sound.start()
+for line in sys.stdin:  # one reading per line asked
+    f = sound.features()
+    print(f"{f.level:.3f} {f.onset_rate:.2f} {sound.gone}", flush=True)
+sound.stop()
+"""
+
+
+def test_a_sound_input_whose_server_goes_away_reads_silent_and_lets_the_process_exit(
+        own_server: JackServer, metronomes: Callable[[int, float], Metronome]) -> None:
+    """PortAudio hangs in any call on a stream whose JACK server died, at exit too: the input reads as
+    silence instead of its last sound, and the process still ends."""
+    proc = subprocess.Popen([sys.executable, "-c", LISTENER, DEVICE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
+    try:
+        end = time.monotonic() + 10
+        while not any(p.startswith("PortAudio") for p in subprocess.run(["jack_lsp"], capture_output=True,
+                                                                         text=True).stdout.split()):
+            assert time.monotonic() < end and proc.poll() is None, "the listener did not open its input"
+            time.sleep(0.1)
+        metronomes(240, 0.5).connect(_our_input_port())
+        time.sleep(1.5)
+
+        def reading() -> list[str]:
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            return proc.stdout.readline().split()
+
+        heard = reading()
+        own_server.stop()
+        time.sleep(2.0)
+        after = reading()
+        _, err = proc.communicate(timeout=10)  # end of input: the listener stops its input and exits
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert float(heard[0]) > 0.5 and heard[2] == "False"
+    assert after == ["0.000", "0.00", "True"]
+    assert proc.returncode == 0 and "went away; left open" in err, err
+
+
+def test_the_daemon_says_its_sound_input_went_away_and_stops_cleanly(own_server: JackServer, models: Models,
+                                                                      tmp_path: Path) -> None:
+    env = {**os.environ, "MIDO_BACKEND": NO_MIDI_BACKEND, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "bridge.cli", "run", "--model", str(models.generator), "--osc-port", "0",
+           "--data-dir", str(tmp_path), "--sound-in", DEVICE]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=Path(__file__).parent.parent)
+    try:
+        end = time.monotonic() + 20
+        while "PortAudio" not in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout:
+            assert time.monotonic() < end and proc.poll() is None, "the daemon did not open its sound input"
+            time.sleep(0.1)
+        time.sleep(1.0)
+        own_server.stop()
+        time.sleep(3.0)  # the daemon looks every second
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "went away (its device unplugged or its sound server stopped)" in out, out
