@@ -144,7 +144,7 @@ class MidiClockFollower:
             n, t_prev = self._ticks[-1]
             self._ticks[-1] = (n + lost, t_prev)
             self._total += lost
-            self._count += lost if self._playing else 0
+            self._count += lost if self._playing and self._count > 0 else 0  # none before the downbeat
             self.lost += lost
         self._total += 1
         self._ticks.append((self._total, t))

@@ -67,6 +67,21 @@ def test_lost_ticks_are_counted_and_leave_tempo_and_phase_on_the_clock() -> None
     assert t.beat_at(1000.0 + 8 * 60.0 / bpm) == pytest.approx(8.0, abs=0.02)
 
 
+def test_ticks_lost_just_before_the_downbeat_do_not_move_it() -> None:
+    """A DAW sends clock while stopped; the tick before Start's downbeat is lost."""
+    period = 60.0 / 120.0 / TICKS_PER_BEAT
+    t = Transport(100.0)
+    f = MidiClockFollower(t)
+    for k in range(TICKS_PER_BEAT):
+        if k != TICKS_PER_BEAT - 1:
+            f.tick(1000.0 + k * period)
+    f.start()
+    for k in range(TICKS_PER_BEAT, TICKS_PER_BEAT * 5):
+        f.tick(1000.0 + k * period)
+    assert f.lost == 1
+    assert t.beat_at(1000.0 + TICKS_PER_BEAT * period) == pytest.approx(0.0, abs=1e-6)
+
+
 def test_a_clock_that_slows_to_half_is_followed_not_read_as_lost_ticks() -> None:
     t = Transport(120.0)
     f = MidiClockFollower(t)
