@@ -114,6 +114,7 @@ class MidiClockFollower:
         self._armed = False  # Start/Continue received, waiting for the first tick
         self._period: float | None = None  # seconds per tick, from the last fit
         self.lost = 0  # ticks counted as lost so far
+        self._report_at = 1  # the lost count at which the log says so next (1, 10, 100, ...)
 
     def estimate_bpm(self) -> float | None:
         """Tempo of the incoming clock, or None before enough ticks arrived."""
@@ -146,6 +147,10 @@ class MidiClockFollower:
             self._total += lost
             self._count += lost if self._playing and self._count > 0 else 0  # none before the downbeat
             self.lost += lost
+            if self.lost >= self._report_at:
+                self._report_at = self.lost * 10
+                log.warning("MIDI clock: ticks lost on the way so far: %d (counted, so tempo and playhead hold); "
+                            "a busy machine or audio system (JACK xruns) loses them", self.lost)
         self._total += 1
         self._ticks.append((self._total, t))
         t_fit, bpm = self._fit() or (t, None)

@@ -48,7 +48,7 @@ def test_ticks_held_back_by_stalls_leave_the_tempo_and_phase_on_the_clock() -> N
     assert t.beat_at(1000.0 + 8 * 60.0 / bpm) == pytest.approx(8.0, abs=0.01)
 
 
-def test_lost_ticks_are_counted_and_leave_tempo_and_phase_on_the_clock() -> None:
+def test_lost_ticks_are_counted_and_leave_tempo_and_phase_on_the_clock(caplog: pytest.LogCaptureFixture) -> None:
     """JACK drops a cycle's MIDI in an xrun: an eighth of the ticks never arrive (a CI run read 94.8 BPM
     for 100 when the lost ones went uncounted)."""
     bpm, period = 100.0, 60.0 / 100.0 / TICKS_PER_BEAT
@@ -63,6 +63,8 @@ def test_lost_ticks_are_counted_and_leave_tempo_and_phase_on_the_clock() -> None
         f.tick(1000.0 + k * period + rng.uniform(0, 0.0013))  # JACK delivers once per 1.3 ms cycle
         bpms.append(t.bpm)
     assert f.lost == (~arrive).sum()
+    said = [r.getMessage() for r in caplog.records if "ticks lost" in r.getMessage()]
+    assert len(said) == 2 and said[0].startswith("MIDI clock: ticks lost on the way so far: 1 ")  # at 1, 10 or more
     assert max(abs(b - bpm) for b in bpms[TICKS_PER_BEAT * 2:]) < 0.5
     assert t.beat_at(1000.0 + 8 * 60.0 / bpm) == pytest.approx(8.0, abs=0.02)
 
