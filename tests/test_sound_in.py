@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bridge.errors import SoundError
-from bridge.jack_tools import JackServer
+from bridge.jack_tools import JackServer, jack_ports
 from bridge.sound_in import SoundInput
 from tests.conftest import NO_MIDI_BACKEND, Models, require
 
@@ -29,10 +29,7 @@ class Metronome:
         self.port = f"{name}:{bpm}_bpm"
         self.proc = subprocess.Popen([require("jack_metro"), "-b", str(bpm), "-A", str(amplitude), "-n", name],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 5
-        while self.port not in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout:
-            assert time.monotonic() < end and self.proc.poll() is None, "jack_metro did not start"
-            time.sleep(0.05)
+        _wait_for_port(self.port, self.proc, 5, "jack_metro did not start")
 
     def connect(self, to: str) -> None:
         subprocess.run(["jack_connect", self.port, to], check=True)
@@ -58,8 +55,16 @@ def metronomes(jack_server: JackServer) -> Iterator[Callable[[int, float], Metro
         m.stop()
 
 
+def _wait_for_port(name: str, proc: subprocess.Popen, seconds: float, failure: str) -> None:
+    """Until a JACK port whose name contains ``name`` is there; ``proc``, which makes it, must stay up."""
+    end = time.monotonic() + seconds
+    while name not in jack_ports():
+        assert time.monotonic() < end and proc.poll() is None, failure
+        time.sleep(0.05)
+
+
 def _our_input_port() -> str:
-    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout.split()
+    ports = jack_ports().split()
     ours = [p for p in ports if p.startswith("PortAudio") and ":in" in p]
     assert ours, f"no PortAudio input port among {ports}"
     return ours[-1]
@@ -187,11 +192,7 @@ def test_a_sound_input_whose_server_goes_away_reads_silent_and_lets_the_process_
     proc = subprocess.Popen([sys.executable, "-c", LISTENER, DEVICE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent.parent)
     try:
-        end = time.monotonic() + 10
-        while not any(p.startswith("PortAudio") for p in subprocess.run(["jack_lsp"], capture_output=True,
-                                                                         text=True).stdout.split()):
-            assert time.monotonic() < end and proc.poll() is None, "the listener did not open its input"
-            time.sleep(0.1)
+        _wait_for_port("PortAudio", proc, 10, "the listener did not open its input")
         metronomes(240, 0.5).connect(_our_input_port())
         time.sleep(1.5)
 
@@ -222,10 +223,7 @@ def test_the_daemon_says_its_sound_input_went_away_and_stops_cleanly(own_server:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=Path(__file__).parent.parent)
     try:
-        end = time.monotonic() + 20
-        while "PortAudio" not in subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout:
-            assert time.monotonic() < end and proc.poll() is None, "the daemon did not open its sound input"
-            time.sleep(0.1)
+        _wait_for_port("PortAudio", proc, 20, "the daemon did not open its sound input")
         time.sleep(1.0)
         own_server.stop()
         time.sleep(3.0)  # the daemon looks every second
