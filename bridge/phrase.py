@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "encode_roll", "midi_velocity", "note_runs",
+__all__ = ["Note", "NoteTable", "Phrase", "decode_roll", "decode_rolls", "drum_mask", "encode_roll", "midi_velocity", "note_runs",
            "track_rank", "BEATS_PER_BAR"]
 
 BEATS_PER_BAR = 4  # the daemon works in 4/4
@@ -90,22 +91,31 @@ class NoteTable:
         return [notes[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+@functools.lru_cache(maxsize=16)
 def track_rank(tracks: tuple[str, ...]) -> np.ndarray:
-    """Each track's place when the track names are sorted: phrases order notes by (start, track name, pitch)."""
-    return np.argsort(np.argsort(np.array(tracks, dtype=object)))
+    """Each track's place when the track names are sorted: phrases order notes by (start, track name, pitch).
+    Built once per tuple of tracks (read-only)."""
+    rank = np.argsort(np.argsort(np.array(tracks, dtype=object)))
+    rank.flags.writeable = False
+    return rank
+
+
+@functools.lru_cache(maxsize=16)
+def drum_mask(tracks: tuple[str, ...], drum_tracks: tuple[str, ...]) -> np.ndarray:
+    """Whether each of ``tracks`` is a drum track (read-only)."""
+    mask = np.array([name in drum_tracks for name in tracks], dtype=bool)
+    mask.flags.writeable = False
+    return mask
 
 
 def note_runs(active: np.ndarray) -> tuple[np.ndarray, ...]:
     """Every run of active steps in ``[..., time, pitches]``: the leading indices, then pitch index,
     start step and length in steps, ordered by leading indices, pitch, then time."""
     on = np.moveaxis(active > 0, -1, -2)  # [..., pitches, time]
-    before = np.zeros_like(on)
-    before[..., 1:] = on[..., :-1]
-    after = np.zeros_like(on)
-    after[..., :-1] = on[..., 1:]
-    *where, start = np.nonzero(on & ~before)  # rising edges start notes
-    end = np.nonzero(on & ~after)[-1]  # the last step of each run, in the same order
-    return (*where, start, end - start + 1)
+    padded = np.zeros(on.shape[:-1] + (on.shape[-1] + 2,), dtype=bool)  # silent before and after
+    padded[..., 1:-1] = on
+    *where, at = np.nonzero(padded[..., 1:] != padded[..., :-1])  # each run's start, then the step after it
+    return (*(w[0::2] for w in where), at[0::2], at[1::2] - at[0::2])
 
 
 def midi_velocity(velocity: np.ndarray) -> np.ndarray:
@@ -125,7 +135,7 @@ def decode_rolls(roll: np.ndarray, velocity: np.ndarray, tracks: tuple[str, ...]
     step_beats = BEATS_PER_BAR / steps
     # join the bars of each track on one time axis: [phrases, tracks, time, pitches]
     active = (roll > threshold).transpose(0, 2, 1, 3, 4).reshape(n, n_tracks, bars * steps, -1)
-    is_drum = np.array([name in drum_tracks for name in tracks])
+    is_drum = drum_mask(tracks, drum_tracks)
     pitched, drums = np.flatnonzero(~is_drum), np.flatnonzero(is_drum)
     c_m, t_m, p_m, s_m, n_m = note_runs(active[:, pitched])
     c_d, t_d, s_d, p_d = np.nonzero(active[:, drums])

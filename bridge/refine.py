@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bridge.phrase import BEATS_PER_BAR, Note, NoteTable, track_rank
+from bridge.phrase import BEATS_PER_BAR, Note, NoteTable, drum_mask, track_rank
 
 if TYPE_CHECKING:
     from bridge.config import Config
@@ -120,12 +120,6 @@ def _snap_table(tonic: int, mode: str) -> np.ndarray:
     return table
 
 
-def _first_seen_rank(keys: np.ndarray) -> np.ndarray:
-    """For each row, the rank of its key among the keys in order of first appearance."""
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    return np.argsort(np.argsort(first))[inverse]
-
-
 def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[str, ...], length_beats: float,
                  settings: RefineSettings, rng: np.random.Generator) -> NoteTable:
     """Refine every phrase of ``table`` (each ``length_beats`` long) at once; the result is ordered by phrase,
@@ -146,14 +140,14 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
     order = rows
     if settings.density_cap > 0:
         bar = np.floor_divide(table.start, BEATS_PER_BAR).astype(np.int64)
-        group = _first_seen_rank((table.phrase * len(tracks) + table.track) * (bar.max(initial=0) + 1) + bar)
-        order = np.lexsort((rows, -table.confidence, group))  # groups as first seen, most confident first
+        group = (table.phrase * len(tracks) + table.track) * (bar.max(initial=0) + 1) + bar
+        order = np.lexsort((rows, -table.confidence, group))  # each group's most confident first
         sorted_group = group[order]
         starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
         place = rows - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
         order = order[place < settings.density_cap]
     t = table.take(order)
-    pitched = ~np.isin(t.track, [i for i, name in enumerate(tracks) if name in drum_tracks])
+    pitched = ~drum_mask(tracks, drum_tracks)[t.track]
     pitch = t.pitch.copy()
     duration = t.duration.copy()
     if settings.lift:
@@ -183,12 +177,12 @@ def refine_table(table: NoteTable, tracks: tuple[str, ...], drum_tracks: tuple[s
     if settings.humanize > 0:
         jitter = rng.normal(0.0, settings.humanize * 40, len(merged))
         velocity = np.clip(np.rint(velocity + jitter), 1, 127).astype(np.int64)
-    out = NoteTable(t.phrase[merged], t.track[merged], pitch[merged], t.start[merged], duration[merged], velocity,
-                    t.mute[merged], t.confidence[merged])
-    out = out.take(out.start < length_beats)
-    out = NoteTable(out.phrase, out.track, out.pitch, out.start, np.minimum(out.duration, length_beats - out.start),
-                    out.velocity, out.mute, out.confidence)
-    return out.take(np.lexsort((out.pitch, rank[out.track], out.start, out.phrase)))
+    inside = np.flatnonzero(t.start[merged] < length_beats)  # places in ``merged`` of the notes that start in time
+    kept = merged[inside]
+    final = np.lexsort((pitch[kept], rank[t.track[kept]], t.start[kept], t.phrase[kept]))
+    kept, velocity = kept[final], velocity[inside[final]]
+    return NoteTable(t.phrase[kept], t.track[kept], pitch[kept], t.start[kept],
+                     np.minimum(duration[kept], length_beats - t.start[kept]), velocity, t.mute[kept], t.confidence[kept])
 
 
 def refine(notes: list[Note], length_beats: float, drum_tracks: tuple[str, ...], settings: RefineSettings,

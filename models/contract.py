@@ -43,9 +43,10 @@ Encoder (``kind = encoder``): inverts one generator, whose file's sha256 it name
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -130,6 +131,17 @@ def _int(meta: Mapping[str, str], key: str) -> int:
         raise ContractError(f"metadata {key!r} must be an integer, got {meta[key]!r}") from err
 
 
+class _ReadingRules(NamedTuple):
+    """A generator contract's reading rules as arrays, built once."""
+
+    mono: np.ndarray  # track indices of the mono tracks
+    second_level: np.ndarray | None  # [1, mono, 1, 1] activity a second voice must exceed
+    pitch_class: np.ndarray  # [pitches]
+    fold: np.ndarray  # [pitches, 12] pitch -> pitch class
+    weakest_rank: np.ndarray  # [tracks] index, in a bar's sorted chroma, of the weakest class kept
+    gate_level: np.ndarray | None  # [tracks] activity a bar's strongest cell must reach
+
+
 @dataclass(frozen=True)
 class GeneratorContract:
     latent_size: int
@@ -150,6 +162,18 @@ class GeneratorContract:
     def pitches(self) -> int:
         return self.pitch_high - self.pitch_low + 1
 
+    @functools.cached_property
+    def _rules(self) -> _ReadingRules:
+        mono = np.array([self.tracks.index(t) for t in self.mono_tracks], dtype=np.int64)
+        pitch_class = (np.arange(self.pitches) + self.pitch_low) % 12
+        return _ReadingRules(
+            mono=mono,
+            second_level=_sigmoid(np.asarray(self.second_voice))[mono][None, :, None, None] if self.second_voice else None,
+            pitch_class=pitch_class,
+            fold=np.eye(12, dtype=np.float32)[pitch_class],
+            weakest_rank=12 - np.array([k or 12 for k in self.bar_pitch_classes], dtype=np.int64),
+            gate_level=_sigmoid(np.asarray(self.bar_gate)) if self.bar_gate else None)
+
     def read_activity(self, roll: np.ndarray) -> np.ndarray:
         """Apply the reading rules to ``roll`` [bars, tracks, steps, pitches] (activity 0..1, as the graph
         gives it), in place: on the ``mono_tracks`` every pitch but each step's strongest is silenced (but the
@@ -157,24 +181,20 @@ class GeneratorContract:
         track keeps in each bar its ``bar_pitch_classes`` strongest pitch classes (the most activity, summed
         over the bar's steps and octaves); then every bar whose strongest cell of a track stays under
         ``sigmoid(bar_gate[track])`` rests. Returns ``roll``."""
+        rules = self._rules
         if self.mono_tracks:
-            mono = [self.tracks.index(t) for t in self.mono_tracks]
-            part = roll[:, mono]
-            strongest = np.zeros(part.shape, dtype=bool)
-            np.put_along_axis(strongest, part.argmax(axis=3)[..., None], True, axis=3)
-            if self.second_voice:
+            part = roll[:, rules.mono]
+            strongest = part.argmax(axis=3)[..., None] == np.arange(part.shape[3])  # the first of equals, as argmax
+            if rules.second_level is not None:
                 second = np.partition(part, -2, axis=3)[..., -2:-1]  # [bars, mono, steps, 1]
-                level = _sigmoid(np.asarray(self.second_voice)[mono])[None, :, None, None]
-                strongest |= (part >= second) & (part > level)
-            roll[:, mono] = np.where(strongest, part, 0.0)
+                strongest |= (part >= second) & (part > rules.second_level)
+            roll[:, rules.mono] = np.where(strongest, part, 0.0)
         if self.bar_pitch_classes:
-            pitch_class = (np.arange(self.pitches) + self.pitch_low) % 12
-            chroma = roll.sum(axis=2) @ np.eye(12, dtype=roll.dtype)[pitch_class]  # [bars, tracks, 12]
-            limit = np.array([k or 12 for k in self.bar_pitch_classes])
-            weakest_kept = np.take_along_axis(np.sort(chroma, axis=2), (12 - limit)[None, :, None], axis=2)
-            roll *= (chroma >= weakest_kept)[:, :, None, pitch_class]
-        if self.bar_gate:
-            roll[roll.max(axis=(2, 3)) < _sigmoid(np.asarray(self.bar_gate))] = 0.0
+            chroma = roll.sum(axis=2) @ rules.fold.astype(roll.dtype, copy=False)  # [bars, tracks, 12]
+            weakest_kept = np.sort(chroma, axis=2)[:, np.arange(len(self.tracks)), rules.weakest_rank]  # [bars, tracks]
+            roll *= (chroma >= weakest_kept[:, :, None])[:, :, None, rules.pitch_class]
+        if rules.gate_level is not None:
+            roll[roll.max(axis=(2, 3)) < rules.gate_level] = 0.0
         return roll
 
     def to_metadata(self) -> dict[str, str]:
