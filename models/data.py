@@ -276,7 +276,8 @@ def _groove_file(path: str) -> np.ndarray | None:
 
 
 def load_groove(limit: int | None = None, workers: int = 2) -> dict[str, dict[str, np.ndarray] | list[str]]:
-    """4/4 beats of the Groove MIDI Dataset as drum bars, by the dataset's own split (cached)."""
+    """4/4 beats of the Groove MIDI Dataset as drum bars (cached), and the dataset's own split of them:
+    ``split`` (train), ``valid``, ``test``."""
     root = data_root() / "groove"
     with open(root / "info.csv", encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["time_signature"] == "4-4" and r["beat_type"] == "beat"][:limit]
@@ -288,6 +289,7 @@ def load_groove(limit: int | None = None, workers: int = 2) -> dict[str, dict[st
     beats = _cached("groove", json.dumps([r["midi_filename"] for r in rows]), build)
     split = {r["id"].replace("/", "_"): r["split"] for r in rows}
     return {"bars": beats, "split": [k for k in beats if split.get(k) == "train"],
+            "valid": [k for k in beats if split.get(k) == "validation"],
             "test": [k for k in beats if split.get(k) == "test"]}
 
 

@@ -147,9 +147,14 @@ def test_coevo_eval_music_writes_the_report_tables_and_plots(tmp_path: Path, mod
                "--out", str(out), "-n", "32", "--songs", "30"])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "## MuseGAN metrics" in printed and "| metric | test | model | random | markov |" in printed
+    assert "## MuseGAN metrics" in printed and "| metric | test | model | random | markov | valid |" in printed
     report = json.loads((out / "report.json").read_text())
-    assert set(report["musegan"]) == {"test", "model", "random", "markov"}
+    assert set(report["musegan"]) == {"test", "model", "random", "markov", "valid"}
+    # the validation songs are real music, measured against the test songs as the model is
+    count = report["within_tolerance_count"]
+    assert count["model"] == sum(report["within_tolerance"].values())
+    assert count["random"] < count["valid"] <= len(report["musegan"]["test"])
+    assert f"valid {count['valid']} of {len(report['musegan']['test'])}" in printed
     assert report["musegan"]["test"]["empty_bars.accompaniment"] < 0.5  # real music is rarely silent
     assert set(report["overlap"]["model"]) == {"pitch_class", "note_length", "ioi", "pitch_range"}
     for name in ("test", "model"):  # velocities of real songs and of the model (the baselines play 100)
