@@ -36,7 +36,7 @@ from bridge.jack_clock import frame_difference
 from bridge.jack_tools import PERIOD, RATE, JackServer, MidiDump, jack_ports
 from bridge.scheduler import SentNote
 
-__all__ = ["bench_live", "onset_lateness", "peer_figures", "percentiles", "Onsets"]
+__all__ = ["bench_live", "cpu_shares", "cpu_times", "onset_lateness", "peer_figures", "percentiles", "Onsets"]
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,27 @@ class _Flood:
         self._proc.join(timeout=5)
 
 
+def cpu_times() -> np.ndarray | None:
+    """The machine's CPU time so far (all CPUs, in clock ticks): [busy, idle, stolen], from Linux's
+    /proc/stat; None elsewhere. Stolen time is what a hypervisor gave other guests while this one had
+    work: a vCPU taken away for a millisecond misses a JACK cycle whatever the daemon does."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 8:
+        return None
+    idle = fields[3] + fields[4]
+    return np.array([sum(fields[:8]) - idle - fields[7], idle, fields[7]])
+
+
+def cpu_shares(ticks: np.ndarray) -> dict[str, float]:
+    """Busy, idle and stolen shares of a span's CPU ticks (``cpu_times`` differences)."""
+    total = max(int(ticks.sum()), 1)
+    return {name: round(float(t) / total, 3) for name, t in zip(("busy", "idle", "stolen"), ticks)}
+
+
 def _in(times: np.ndarray, windows: list[tuple[float, float]]) -> np.ndarray:
     return np.any([(times >= lo) & (times < hi) for lo, hi in windows], axis=0)
 
@@ -252,6 +273,7 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
     }
     windows: dict[str, list[tuple[float, float]]] = {"baseline": [], "loaded": [], "unaligned": []}
     stall_counts = {name: np.zeros(2, dtype=int) for name in windows}
+    cpu = {name: np.zeros(3, dtype=np.int64) for name in windows}  # stays zero where /proc/stat is missing
     try:
         print("inference (one phrase of %d bars) ..." % bars, flush=True)
         results["inference"] = _inference(path, bars)
@@ -265,9 +287,12 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
 
         def take(name: str, length: float) -> None:
             daemon.scheduler.cycle_align = name != "unaligned"
-            t0, before = time.monotonic(), stalls()
+            t0, before, cpu_before = time.monotonic(), stalls(), cpu_times()
             time.sleep(length)
             stall_counts[name] += stalls() - before
+            cpu_after = cpu_times()
+            if cpu_before is not None and cpu_after is not None:
+                cpu[name] += cpu_after - cpu_before
             windows[name].append((t0, time.monotonic()))
 
         flood: _Flood | None = None
@@ -301,7 +326,8 @@ def bench_live(out: Path, seconds: float = 20.0, model: str = "") -> int:
         onsets = onset_lateness(dump.note_ons(), sent)
         for name, spans in windows.items():
             xruns, late_cycles = (None, None) if server is None else stall_counts[name].tolist()
-            results[name] = {**_phase(onsets, sent, spans), "jack_xruns": xruns, "jack_late_cycles": late_cycles}
+            results[name] = {**_phase(onsets, sent, spans), "jack_xruns": xruns, "jack_late_cycles": late_cycles,
+                             "cpu": cpu_shares(cpu[name]) if cpu[name].any() else None}
         results["loaded"].update(osc_messages=flood.sent if flood else 0, osc_rate_per_s=round(osc_rate, 1),
                                  phrase_ready=percentiles(ready))
     finally:
@@ -346,3 +372,7 @@ def _print(results: dict[str, Any]) -> None:
               ", ".join(f"{what} {results[phase]['jack_xruns']}" for phase, what in phases))
         print("JACK driver cycles that woke late (its frame clock then jumps): " +
               ", ".join(f"{what} {results[phase]['jack_late_cycles']}" for phase, what in phases))
+    if all(results[phase]["cpu"] for phase, _ in phases):
+        print("CPU time busy / idle / stolen by the hypervisor (all CPUs): " + ", ".join(
+            f"{what} " + " / ".join(f"{100 * results[phase]['cpu'][k]:.0f}%" for k in ("busy", "idle", "stolen"))
+            for phase, what in phases))

@@ -5,9 +5,12 @@ from its own start, so its count differs from the server's by an offset, which m
 it misses a cycle. rtmidi writes each note at the first frame of the cycle after the one it was sent in.
 """
 
+import os
+import time
+
 import numpy as np
 
-from bridge.bench import onset_lateness, peer_figures
+from bridge.bench import cpu_shares, cpu_times, onset_lateness, peer_figures
 from bridge.jack_clock import frame_difference
 from bridge.jack_tools import PERIOD, RATE
 from bridge.scheduler import SentNote
@@ -108,3 +111,15 @@ def test_notes_sent_on_time_across_a_jump_of_jacks_clock_are_counted_apart() -> 
     assert figures["at_jack_clock_break"] == 4
     assert figures["onset_error"]["max_ms"] <= round(PERIOD / 2 / RATE * 1e3, 3)
     assert figures["onset_error_all_notes"]["max_ms"] > 14.0
+
+
+def test_cpu_accounting_reads_busy_idle_and_stolen_time_from_the_kernel() -> None:
+    before = cpu_times()
+    assert before is not None, "Linux's /proc/stat should be readable"
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # 0.3 s of this CPU busy
+        pass
+    after = cpu_times()
+    assert after is not None and (after >= before).all()
+    assert after[0] - before[0] >= 0.2 * os.sysconf("SC_CLK_TCK")  # at least the time spun here
+    assert cpu_shares(np.array([30, 60, 10])) == {"busy": 0.3, "idle": 0.6, "stolen": 0.1}
