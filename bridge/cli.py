@@ -556,7 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt,
                        description="music: MuseGAN metrics (empty bars, pitch classes, qualified notes, polyphony, "
                                    "drum pattern, tonal distance) and mgeval overlapping areas for the test songs, "
-                                   "the model, random notes and a Markov chain; emotion controllability; the effect "
+                                   "the model, random notes, a Markov chain and the validation songs (real music, for "
+                                   "reference); emotion controllability; the effect "
                                    "of each named axis. Prints the Markdown report; writes it with JSON and PNG plots.\n"
                                    "art: FID and KID (Inception features, offline) and MS-SSIM diversity of each art "
                                    "model against the held-out images, with a sample grid per model.",
