@@ -20,6 +20,8 @@ __all__ = ["main", "build_parser"]
 
 log = logging.getLogger("coevo")
 
+SHIPPED_DEST = "models/shipped"  # coevo ship's default --dest, relative to the repository root
+
 EPILOG_RUN = """\
 examples:
   coevo run                                  shipped model, internal clock at 120 BPM, virtual ports
@@ -418,15 +420,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_ship(args: argparse.Namespace) -> int:
     with _train_extra("ship"):
         from models.ship import ship_art, ship_run
-    dest = Path(args.dest)
-    if not dest.is_dir():
-        raise CoevoError(f"{dest} is not a folder: `coevo ship` writes models/shipped/ in the repository root; "
-                         "run it there or pass --dest")
     needed = ("art.pt", "art_report.json") if args.art else ("generator.pt", "emotion.pt", "music_report.json")
     missing = [name for name in needed if not (Path(args.run) / name).is_file()]
     if missing:
         raise CoevoError(f"{args.run} lacks {', '.join(missing)}: train first (coevo train {'art' if args.art else 'all'} "
                          f"--out {args.run})")
+    dest = Path(args.dest)
+    if not dest.is_dir():
+        if args.dest == SHIPPED_DEST:
+            raise CoevoError(f"{dest} is not a folder: `coevo ship` writes models/shipped/ in the repository root; "
+                             "run it there or pass --dest")
+        try:
+            dest.mkdir(parents=True)
+        except OSError as exc:
+            raise CoevoError(f"--dest {dest}: cannot make that folder ({exc.strerror})") from None
     manifest = ship_art(Path(args.run), dest) if args.art else ship_run(Path(args.run), dest)
     for kind, entry in manifest["models"].items():
         print(f"{kind}: {entry['file']} sha256 {entry['sha256'][:16]}... {entry['bytes'] / 1e6:.2f} MB")
@@ -615,8 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "time, figures).")
     p.add_argument("run")
     p.add_argument("--art", action="store_true", help="RUN is an art run (coevo train art): ship art.onnx only")
-    p.add_argument("--dest", default="models/shipped",
-                   help="folder to write to (default: models/shipped, run from the repository root)")
+    p.add_argument("--dest", default=SHIPPED_DEST,
+                   help="folder to write to, made if missing (default: models/shipped, run from the repository root)")
     p.set_defaults(func=_cmd_ship)
     p = sub.add_parser("export", help="export a model to ONNX (needs the train extra)",
                        description="Export a model to ONNX with the contract metadata and a parity check. "

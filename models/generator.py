@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["GeneratorConfig", "PhraseGenerator", "NO_GATE", "NO_VOICE"]
+__all__ = ["GeneratorConfig", "PhraseGenerator", "NO_GATE", "NO_VOICE", "RESOLVED_LOGIT"]
 
 NO_GATE = -1e4  # a bar gate no activity logit falls under: the track never rests by the gate
 NO_VOICE = 1e4  # a second-voice logit no activity exceeds: the step sounds its strongest pitch alone
+RESOLVED_LOGIT = 15.0  # the highest activity logit a reading rule may cut at: the fp32 activity the daemon reads
+#                        has only a few values left between sigmoid(15) and 1, and none past about 17.3
 RESTING = -30.0  # activity logit of every cell of a track resting in a bar (sigmoid: 1e-13)
 
 

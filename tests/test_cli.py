@@ -69,3 +69,21 @@ def test_daemon_imports_without_torch(tmp_path: Path) -> None:
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_ship_checks_the_run_before_it_makes_the_folder_it_was_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    run, dest = tmp_path / "run", tmp_path / "new" / "shipped"
+    run.mkdir()
+    (run / "emotion.pt").write_bytes(b"")
+    assert main(["ship", str(run), "--dest", str(dest)]) == 2
+    assert f"{run} lacks generator.pt, music_report.json: train first" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # nothing was made
+    for name in ("generator.pt", "music_report.json"):
+        (run / name).write_bytes(b"")
+    (tmp_path / "file").write_text("")
+    assert main(["ship", str(run), "--dest", str(tmp_path / "file" / "shipped")]) == 2
+    assert "cannot make that folder" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # not the repository root: the default folder is not there
+    assert main(["ship", str(run)]) == 2
+    assert "models/shipped is not a folder" in capsys.readouterr().err and not (tmp_path / "models").exists()

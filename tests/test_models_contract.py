@@ -1,5 +1,6 @@
 """The contract between exported ONNX files and the daemon, on real onnxruntime sessions."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,8 @@ import torch
 from bridge.errors import ModelError
 from bridge.generation import Encoder, Generator, load_session
 from bridge.phrase import Note
-from export.onnx_export import (ATOL, FP16_ATOL, ParityError, _probe_from_session, export_encoder, export_fp16,
-                                export_generator, generator_from_onnx)
+from export.onnx_export import (ATOL, FP16_ATOL, READ_SHARE, ParityError, _generator_probe, _probe_from_session,
+                                export_encoder, export_fp16, export_generator, generator_from_onnx)
 from models.contract import GeneratorContract
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.shipped import sha256_file
@@ -202,6 +203,57 @@ def test_export_refuses_to_write_when_parity_fails(tmp_path: Path, monkeypatch: 
     target = tmp_path / "never.onnx"
     with pytest.raises(ParityError, match=f"differs from torch by .* > {ATOL}"):
         export_generator(model, target, {"training_data": "test", "seed": "0"})
+    assert not target.exists()
+
+
+def test_export_lets_the_daemon_read_a_saturated_tie_to_the_lower_pitch(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Two melody pitches whose activity saturates to the same fp32 value are a tie, which the daemon's reader
+    gives to the lower pitch, where torch still tells them apart by their logits. A cell-for-cell comparison of
+    the two readings refused such a generator (trained at seed 1 on 2026-12-06) and stopped `coevo ship`."""
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    probe = _generator_probe(gen.cfg, 16)  # the inputs export_generator checks
+    inputs = [torch.from_numpy(v) for v in probe.values()]
+    with torch.no_grad():  # a melody far surer of itself: its second pitch saturates in about 1% of its steps
+        weight, bias = gen.to_roll.weight.view(2, 4, gen.cfg.pitches, -1), gen.to_roll.bias.view(2, 4, gen.cfg.pitches)
+        weight[0, 0] *= 1000
+        bias[0, 0] = 0
+        second = gen.logits(*inputs)[:, 0, 0].topk(2, dim=-1).values[..., 1]
+        bias[0, 0] = 17.5 - float(torch.quantile(second, 0.99))
+        logits = gen.logits(*inputs)[:, 0, 0]  # [16, steps, pitches]
+    gen.set_mono_tracks(["melody"])
+    caplog.set_level(logging.INFO, logger="export.onnx_export")
+    path = export_generator(gen, tmp_path / "sure.onnx", {"training_data": "none", "seed": "0"})
+    session = Generator(path, ["CPUExecutionProvider"])
+    raw = session.session.run(None, probe)[0][:, 0]  # the melody's activity as the graph gives it
+    top = np.sort(raw, axis=-1)[..., -2:]
+    ties = (top[..., 0] == top[..., 1]) & (top[..., 1] > 0.5)
+    stronger = logits.argmax(dim=-1).numpy()
+    lower = raw.argmax(axis=-1)  # the first of equals
+    flipped = ties & (lower != stronger)
+    assert 0 < flipped.sum() and 2 * flipped.sum() <= READ_SHARE * raw.size * 4  # tracks: the share is of the roll
+    roll, _ = session.run(*probe.values())
+    with torch.no_grad():
+        ruled = gen(*inputs)[0].numpy()
+    rows, steps = np.nonzero(flipped)
+    low, high = (rows, 0, steps, lower[rows, steps]), (rows, 0, steps, stronger[rows, steps])
+    assert (roll[low] > 0.5).all() and (ruled[low] < 1e-9).all()  # the daemon sounds the lower pitch
+    assert (ruled[high] > 0.5).all() and (roll[high] == 0).all()  # torch the stronger logit
+    assert ((roll[:, 0] > 0).sum(axis=-1) <= 1).all()  # the reader keeps one pitch a step, ties or not
+    assert f"parity roll as read: {2 * int(flipped.sum())} of {raw.size * 4} cells differ" in caplog.text
+
+
+def test_export_refuses_a_reader_that_differs_from_torchs_reading(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that forgot its rules (here: the mono tracks) differs in far more cells than ties explain."""
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    gen.set_mono_tracks(["melody"])
+    monkeypatch.setattr(GeneratorContract, "read_activity", lambda self, roll: roll)
+    target = tmp_path / "never.onnx"
+    with pytest.raises(ParityError, match=r"'roll' as the daemon reads it: \d+ of 86016 cells differ"):
+        export_generator(gen, target, {"training_data": "test", "seed": "0"})
     assert not target.exists()
 
 

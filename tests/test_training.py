@@ -12,10 +12,10 @@ import torch
 
 from bridge.generation import EmotionReader, Encoder, Generator
 from bridge.phrase import Note
-from export.onnx_export import generator_from_onnx
+from export.onnx_export import export_generator, generator_from_onnx
 from models.data import (CHORD_QUALITIES, MODES, PITCH_LOW, STEPS, data_root, load_groove, load_pop909,
                          load_pop909_annotations, load_vgmidi, load_vgmidi_pieces, parse_label, roll_from_notes)
-from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
+from models.generator import NO_GATE, NO_VOICE, RESOLVED_LOGIT, GeneratorConfig, PhraseGenerator
 from models.ship import fold_code_signs, ship_run
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import cross_validate, train_emotion
@@ -23,7 +23,7 @@ from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import chordal_share, features, segment_starts, segments
 from models.train_music import (MONO_POLYPHONY, PITCH_CLASS_COVER, MusicConfig, calibrate_activity, calibrate_bar_gate,
                                 calibrate_second_voice, calibrate_velocity, distinct_share, monophonic_tracks,
-                                pitch_class_limits, train_music)
+                                _phrase_activity, pitch_class_limits, train_music)
 
 pytestmark = pytest.mark.slow
 
@@ -271,6 +271,57 @@ def test_the_melodys_second_voice_sounds_as_often_as_the_songs_melody_sounds_two
     melody = (roll[:, 0] > 0.5).numpy()
     assert (melody.sum(axis=-1) <= 2).all()
     assert chordal_share(melody) == pytest.approx(fit["melody"]["chordal_real"], rel=0.35)
+
+
+def _sure_melody(gen: PhraseGenerator, second: float, quantile: float) -> None:
+    """Make ``gen``'s melody far surer of itself (its activity logits spread a thousand times wider), its
+    second strongest pitch reaching ``second`` in ``1 - quantile`` of the steps the calibration draws."""
+    with torch.no_grad():
+        weight, bias = gen.to_roll.weight.view(2, 4, gen.cfg.pitches, -1), gen.to_roll.bias.view(2, 4, gen.cfg.pitches)
+        weight[0, 0] *= 1000
+        bias[0, 0] = 0
+        top = _phrase_activity(gen, 256, seed=0)[:, 0].topk(2, dim=-1).values  # as calibrate_second_voice draws
+        bias[0, 0] = second - float(torch.quantile(top[..., 1][top[..., 0] > 0], quantile))
+
+
+def test_a_second_voice_past_what_fp32_activity_resolves_is_fitted_to_what_the_daemon_reads(tmp_path: Path) -> None:
+    """A melody so sure of itself that its second pitch's level comes out past ``RESOLVED_LOGIT`` (22.5 for a
+    generator trained at seed 1): read from fp32 activity, every saturated second pitch sounded, in 1.9% of
+    the melody's steps where torch sounded 0.5%. Past it, the level is ``RESOLVED_LOGIT`` or never."""
+    songs, split = load_pop909(limit=12)
+    real = segments(songs, split.train)
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    _sure_melody(gen, second=22.0, quantile=1 - chordal_share(real[:, :, 0]))
+    monophonic_tracks(gen, real)
+    fit = calibrate_second_voice(gen, real, seed=0, n=256)
+    assert fit["melody"]["second_voice"] in (RESOLVED_LOGIT, NO_VOICE)
+    inputs = (torch.randn(2048, 32), torch.randn(2048, 16), torch.rand(2048, 2) * 2 - 1, torch.zeros(2048, 4))
+
+    def chordal(level: float) -> tuple[float, float]:  # the melody's share of two-pitch steps in torch, in the daemon
+        gen.set_second_voice([level, NO_VOICE, NO_VOICE, NO_VOICE])
+        path = export_generator(gen, tmp_path / "sure.onnx", {"training_data": "none", "seed": "0"})
+        with torch.no_grad():  # fresh draws, as the daemon makes them
+            ruled = (gen(*inputs)[0][:, 0] > 0.5).numpy()
+        read = Generator(path, ["CPUExecutionProvider"]).run(*(t.numpy() for t in inputs))[0][:, 0] > 0.5
+        return chordal_share(ruled), chordal_share(read)
+
+    ruled, read = chordal(fit["melody"]["second_voice"])
+    assert read == pytest.approx(ruled, abs=5e-4)  # the daemon plays what torch fitted
+    ruled, read = chordal(22.0)  # the level fitted on logits alone
+    assert read > ruled + 0.005
+
+
+def test_a_bar_gate_stays_where_fp32_activity_tells_bars_apart() -> None:
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    gen.shift_activity([40.0] * 4)  # every cell saturated: no bar rests at any gate the daemon can read
+    rng = np.random.default_rng(0)
+    real = np.where(rng.random((64, 4, 3, 16, 84)) < 0.02, 90, 0).astype(np.uint8)
+    real[:, :2] = 0  # half the bars empty
+    drums = real[:, :, 0].copy()
+    mapping = calibrate_bar_gate(gen, real, drums, seed=0, n=256)
+    assert [m["gate"] for m in mapping.values()] == [RESOLVED_LOGIT] * 4 and gen.cfg.bar_gate == (RESOLVED_LOGIT,) * 4
 
 
 def test_each_pitched_track_keeps_as_many_pitch_classes_a_bar_as_most_real_bars_sound() -> None:
