@@ -76,11 +76,11 @@ def _torch_outputs(model: torch.nn.Module, probe: dict[str, np.ndarray]) -> tupl
 
 
 def _finish(raw: bytes, meta: Mapping[str, str], model: torch.nn.Module, probe: dict[str, np.ndarray], path: Path,
-            read: Callable[..., tuple[np.ndarray, ...]] | None = None, ruled: torch.nn.Module | None = None) -> Path:
+            reading: tuple[Callable[..., tuple[np.ndarray, ...]], torch.nn.Module] | None = None) -> Path:
     """Write ``raw`` with ``meta`` to ``path`` once the session's outputs match ``model``'s within ``ATOL``.
 
-    With ``read`` (the daemon's reading of the outputs) and ``ruled`` (the torch model that applies the same
-    reading rules in its own graph), also once the outputs as read differ from ``ruled``'s in at most
+    With ``reading``, ``(read, ruled)``: the daemon's reading of the outputs and the torch model that applies
+    the same reading rules in its own graph, also once the outputs as read differ from ``ruled``'s in at most
     ``READ_SHARE`` of their cells. A reading rule is a hard cut, so a cell whose inputs sit on it within float
     error may fall either side: on a mono track, two pitches whose activity saturates to the same fp32 value
     are a tie the reader gives to the lower pitch, where torch still tells them apart by their logits."""
@@ -99,7 +99,8 @@ def _finish(raw: bytes, meta: Mapping[str, str], model: torch.nn.Module, probe: 
         if diff > ATOL:
             raise ParityError(f"output {name!r}: onnxruntime differs from torch by {diff:.3g} > {ATOL}")
         log.info("parity %s: max abs diff %.3g (tolerance %g)", name, diff, ATOL)
-    if read is not None and ruled is not None:
+    if reading is not None:
+        read, ruled = reading
         for name, g, w in zip(names, read(*(g.copy() for g in got)), _torch_outputs(ruled, probe)):
             off = int((np.abs(g - w) > ATOL).sum())
             if off > READ_SHARE * g.size:
@@ -147,7 +148,7 @@ def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str]
     raw = _to_onnx_bytes(graph, tuple(torch.from_numpy(v) for v in probe.values()),
                          GENERATOR_INPUTS, GENERATOR_OUTPUTS, dynamic)
     return _finish(raw, contract.to_metadata(), graph, probe, path,
-                   read=lambda roll, velocity: (contract.read_activity(roll), velocity), ruled=model)
+                   reading=(lambda roll, velocity: (contract.read_activity(roll), velocity), model))
 
 
 def export_emotion(model: EmotionModel, path: Path, meta: Mapping[str, str], batch: int = 3) -> Path:
