@@ -134,7 +134,8 @@ def export_generator(model: PhraseGenerator, path: Path, meta: Mapping[str, str]
                                  cfg.steps_per_bar, cfg.pitch_low, cfg.pitch_high, tuple(cfg.tracks),
                                  tuple(cfg.drum_tracks),
                                  {"git_revision": git_revision(), "torch_width": str(cfg.width),
-                                  "torch_temporal_kernel": str(cfg.temporal_kernel), **meta},
+                                  "torch_temporal_kernel": str(cfg.temporal_kernel),
+                                  "torch_steer_width": str(cfg.steer_width), **meta},
                                  bar_gate=tuple(cfg.bar_gate), mono_tracks=tuple(cfg.mono_tracks),
                                  second_voice=tuple(cfg.second_voice), bar_pitch_classes=tuple(cfg.bar_pitch_classes))
     probe = _generator_probe(cfg, batch)
@@ -283,7 +284,7 @@ def generator_from_onnx(path: Path) -> PhraseGenerator:
                           c.tracks, c.drum_tracks, width=int(meta.get("torch_width", 128)),
                           temporal_kernel=int(meta.get("torch_temporal_kernel", 1)), bar_gate=c.bar_gate,
                           mono_tracks=c.mono_tracks, second_voice=c.second_voice,
-                          bar_pitch_classes=c.bar_pitch_classes)
+                          bar_pitch_classes=c.bar_pitch_classes, steer_width=int(meta.get("torch_steer_width", 0)))
     model = PhraseGenerator(cfg)
     weights = {i.name: torch.from_numpy(onnx.numpy_helper.to_array(i).copy()) for i in proto.graph.initializer}
     model.load_state_dict({k: weights[k] for k in model.state_dict()})

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["GeneratorConfig", "PhraseGenerator", "NO_GATE", "NO_VOICE", "RESOLVED_LOGIT"]
+__all__ = ["GeneratorConfig", "PhraseGenerator", "EmotionSteer", "NO_GATE", "NO_VOICE", "RESOLVED_LOGIT"]
 
 NO_GATE = -1e4  # a bar gate no activity logit falls under: the track never rests by the gate
 NO_VOICE = 1e4  # a second-voice logit no activity exceeds: the step sounds its strongest pitch alone
@@ -37,11 +37,34 @@ class GeneratorConfig:
     # pitch must exceed to sound beside the strongest (set after training; empty: never, as in files before 2026-12-03)
     bar_pitch_classes: tuple[int, ...] = ()  # per track, the most pitch classes a bar sounds, its strongest (0: any;
     # set after training from the data; empty: no limit, as in files before 2026-12-03)
+    steer_width: int = 0  # hidden width of the emotion steer, fitted after training (0: none, as in files before
+    # 2026-12-06)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def pitches(self) -> int:
         return self.pitch_high - self.pitch_low + 1
+
+
+class EmotionSteer(nn.Module):
+    """Moves a bar's latents to where the emotion model reads the emotion asked for (latent constraints, as
+    in Engel, Hoffman and Roberts 2018): ``z + f(z, emotion)`` and ``bar_z + g(bar_z, z, emotion)``. Fitted
+    after the adversarial training with the generator frozen (``models.train_music.fit_emotion_steer``); it
+    starts as the identity."""
+
+    def __init__(self, latent_size: int, bar_latent_size: int, width: int) -> None:
+        super().__init__()
+        self.width = width
+        self.phrase = nn.Sequential(nn.Linear(latent_size + 2, width), nn.LeakyReLU(0.2), nn.Linear(width, latent_size))
+        self.bar = nn.Sequential(nn.Linear(bar_latent_size + latent_size + 2, width), nn.LeakyReLU(0.2),
+                                 nn.Linear(width, bar_latent_size))
+        for last in (self.phrase[2], self.bar[2]):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    def forward(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (z + self.phrase(torch.cat([z, emotion], dim=1)),
+                bar_z + self.bar(torch.cat([bar_z, z, emotion], dim=1)))
 
 
 class PhraseGenerator(nn.Module):
@@ -56,7 +79,8 @@ class PhraseGenerator(nn.Module):
     ``mono_tracks`` sound only the strongest pitch of each step, as a sung melody does (and, over its
     ``second_voice`` logit, the second strongest too, as a sung line's notes now and then overlap); with
     ``bar_pitch_classes`` a track sounds in each bar only its strongest pitch classes (by the bar's
-    total activity on each), as real parts keep to a few. The exporter leaves these rules out of the
+    total activity on each), as real parts keep to a few. With a ``steer`` (``steer_width``) the latents
+    first move to where the emotion model reads the emotion asked for. The exporter leaves these rules out of the
     graph and writes them into the contract, whose reader applies them (``GeneratorContract.read_activity``).
     """
 
@@ -92,10 +116,18 @@ class PhraseGenerator(nn.Module):
         self.set_mono_tracks(cfg.mono_tracks)
         self.set_second_voice(cfg.second_voice)
         self.set_bar_pitch_classes(cfg.bar_pitch_classes)
+        self.steer = EmotionSteer(cfg.latent_size, cfg.bar_latent_size, cfg.steer_width) if cfg.steer_width else None
+
+    def attach_steer(self, steer: EmotionSteer) -> None:
+        """Steer the latents by ``steer`` from now on (its width in ``cfg.steer_width`` too)."""
+        self.steer = steer
+        self.cfg.steer_width = steer.width
 
     def logits(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Activity and velocity before their sigmoids: [B, 2, tracks, steps, pitches]."""
         cfg = self.cfg
+        if self.steer is not None:
+            z, bar_z = self.steer(z, bar_z, emotion)
         x = torch.cat([z, bar_z, emotion, codes], dim=1)
         x = self.fc(x).view(x.shape[0], cfg.width, self.seed_steps)
         x = self.to_roll(self.up(x))  # [B, 2*tracks*pitches, steps]

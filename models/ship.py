@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,17 @@ from models.art import ArtConfig, ArtGenerator
 from models.emotion import EmotionConfig, EmotionModel
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.generator import GeneratorConfig, PhraseGenerator
+from models.recipe import Stage, art_command, train_command
 from models.shipped import MANIFEST_NAME, read_manifest, sha256_file
+from models.train_art import ArtTrainConfig
+from models.train_emotion import emotion_run_config
+from models.train_music import MusicConfig
 
-__all__ = ["ship_run", "ship_art", "fold_code_signs", "fp16_entry", "load_run_models", "MAX_BYTES"]
+__all__ = ["ship_run", "ship_art", "fold_code_signs", "fp16_entry", "load_run_models", "run_command", "MAX_BYTES"]
 
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 25 * 1024 * 1024
-COMMAND = "coevo train all --out runs/ship --seed 0 && coevo ship runs/ship"
-ART_COMMAND = "coevo train art --out runs/art --seed 0 && coevo ship runs/art --art"
 
 
 def fold_code_signs(gen: PhraseGenerator, signs: list[float]) -> PhraseGenerator:
@@ -52,6 +55,46 @@ def load_run_models(run: Path) -> tuple[PhraseGenerator, EmotionModel]:
     emo = EmotionModel(EmotionConfig(**emo_state["config"]))
     emo.load_state_dict(emo_state["state"])
     return gen.eval().requires_grad_(False), emo.eval().requires_grad_(False)
+
+
+def _not_made(kind: str, saved: dict[str, Any], made: dict[str, Any]) -> list[str]:
+    """The settings in a run's ``saved`` config that ``coevo train`` would not have made (``made``: what it
+    makes with the run's seed, length and song limit); a setting the saved config lacks is taken as made."""
+    made = json.loads(json.dumps(made))  # tuples as the saved JSON's lists
+    return [f"{kind} {key} = {value!r} (coevo train makes {made[key]!r})"
+            for key, value in saved.items() if key in made and made[key] != value]
+
+
+def run_command(run: Path, dest: Path, emotion: dict[str, Any], music: dict[str, Any],
+                encoder: dict[str, Any] | None) -> tuple[str | None, list[str]]:
+    """The command that trains the run's models again from its saved configs (emotion, music, encoder or
+    None) and ships them to ``dest``; or None and the settings no ``coevo train`` option makes."""
+    from models.train_encoder import EncoderTrainConfig  # it imports this module
+
+    songs, steer = music.get("songs"), music.get("emotion_steer", False)
+    stages = [Stage("emotion", emotion["seed"], emotion["epochs"]),
+              Stage("music", music["seed"], music["steps"], songs, emotion_steer=steer)]
+    not_made = (_not_made("emotion", emotion, emotion_run_config(emotion["seed"], emotion["epochs"]))
+                + _not_made("music", music, asdict(MusicConfig(seed=music["seed"], steps=music["steps"], songs=songs,
+                                                               grooves=songs, emotion_steer=steer))))
+    if encoder is not None:
+        stages.append(Stage("encoder", encoder["seed"], encoder["steps"], encoder.get("songs")))
+        not_made += _not_made("encoder", encoder, asdict(EncoderTrainConfig(
+            seed=encoder["seed"], steps=encoder["steps"], songs=encoder.get("songs"), grooves=encoder.get("songs"))))
+    if not_made:
+        log.warning("no coevo train command makes this run: %s", "; ".join(not_made))
+        return None, not_made
+    return train_command(str(run), stages, str(dest)), []
+
+
+def _art_command(run: Path, dest: Path, saved: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """``run_command`` for an art run."""
+    cli = {k: saved.get(k, getattr(ArtTrainConfig, k)) for k in ("seed", "steps", "images", "limit", "variant", "minutes")}
+    not_made = _not_made("art", saved, asdict(ArtTrainConfig(**cli)))
+    if not_made:
+        log.warning("no coevo train command makes this run: %s", "; ".join(not_made))
+        return None, not_made
+    return art_command(str(run), dest=str(dest), **cli), []
 
 
 def _checked_size(path: Path) -> int:
@@ -97,9 +140,10 @@ def ship_run(run: Path, dest: Path, eval_segments: int | None = None, eval_songs
     gen_path = export_generator(gen, dest / "generator.onnx", {
         "training_data": music_report["data"], "seed": str(seed),
         "training_steps": str(music_report["steps"])})
-    encoder_entry = {}
+    encoder_entry, enc_config = {}, None
     if (run / "encoder.pt").is_file():
         enc_report = json.loads((run / "encoder_report.json").read_text())
+        enc_config = enc_report["config"]
         enc_state = torch.load(run / "encoder.pt", weights_only=False)
         encoder = PhraseEncoder(EncoderConfig(**_config_from_json(enc_state["config"])))
         encoder.load_state_dict(enc_state["state"])
@@ -121,8 +165,9 @@ def ship_run(run: Path, dest: Path, eval_segments: int | None = None, eval_songs
         if (run / "music_losses.png").is_file():
             shutil.copyfile(run / "music_losses.png", dest / "eval" / "music_losses.png")
     previous = read_manifest(dest)
+    command, not_made = run_command(run, dest, emo_report["config"], music_config, enc_config)
     manifest = {
-        "command": COMMAND, "git_revision": git_revision(),
+        "command": command, **({"command_lacks": not_made} if not_made else {}), "git_revision": git_revision(),
         "models": {
             "generator": _entry(gen_path, music_report, "generator", seed, {
                 "config": music_config, "code_names": music_report["code_names"],
@@ -132,6 +177,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int | None = None, eval_songs
                 "second_voice": music_report.get("second_voice"),
                 "bar_pitch_classes": music_report.get("bar_pitch_classes"),
                 "velocity_map": music_report.get("velocity_map"),
+                "emotion_steer": music_report.get("emotion_steer"),
                 "evaluation": {"features_test_vs_generated": music_report["features_test_vs_generated"],
                                "code_effects": music_report["standardized_slopes"],
                                "steps": music_report["steps"], "eval_music": evaluation}}),
@@ -144,7 +190,7 @@ def ship_run(run: Path, dest: Path, eval_segments: int | None = None, eval_songs
             **encoder_entry,
             **({"art": previous["models"]["art"]} if "art" in previous["models"] else {}),  # shipped on its own
         },
-        **({"art_command": previous["art_command"]} if "art_command" in previous else {}),
+        **{k: previous[k] for k in ("art_command", "art_command_lacks") if k in previous},
     }
     (dest / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
     log.info("shipped %s", ", ".join(sorted(manifest["models"])))
@@ -172,7 +218,9 @@ def ship_art(run: Path, dest: Path) -> dict[str, Any]:
     if (run / "art_losses.png").is_file():
         shutil.copyfile(run / "art_losses.png", dest / "eval" / "art_losses.png")
     manifest = read_manifest(dest)
-    manifest["art_command"] = ART_COMMAND
+    manifest["art_command"], not_made = _art_command(run, dest, report["config"])
+    manifest.pop("art_command_lacks", None)
+    manifest.update({"art_command_lacks": not_made} if not_made else {})
     manifest["models"]["art"] = _entry(path, report, "art", seed, {
         "config": report["config"], "code_names": report["code_names"], "movements": report["movements"],
         "emotion_mean": list(gen.cfg.emotion_mean), "emotion_std": list(gen.cfg.emotion_std),

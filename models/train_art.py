@@ -30,6 +30,7 @@ from torch import nn
 from models.art import ArtConfig, ArtDiscriminator, ArtGenerator, colour_emotion_torch, ssim, variant_parts
 from models.art_data import GRID, load_images
 from models.checkpoint import random_state, restore_random_state
+from models.recipe import ART_STEPS, ART_VARIANT
 from models.train_music import plot_losses
 
 __all__ = ["ArtTrainConfig", "train_art", "image_features", "save_grid", "GRID"]
@@ -42,7 +43,7 @@ FEATURES = ("brightness", "saturation", "warmth", "contrast", "detail")
 @dataclass
 class ArtTrainConfig:
     seed: int = 0
-    steps: int = 3000
+    steps: int = ART_STEPS
     batch: int = 64
     lr: float = 2e-4
     image_size: int = 64
@@ -53,7 +54,7 @@ class ArtTrainConfig:
     grid_every: int = 250
     images: str = ""  # an artist's folder; "" = the paintings
     limit: int | None = None  # at most this many images, for quick runs
-    variant: str = "dcgan"  # dcgan, full, or improvements joined by "+" (models.art.variant_parts)
+    variant: str = ART_VARIANT  # dcgan, full, or improvements joined by "+" (models.art.variant_parts)
     diversity_weight: float = 1.0  # MS-SSIM between the batch's own images, for variants with the term
     minutes: float = 0.0  # > 0: stop after this much training time (CPU time / threads), or at ``steps``
 

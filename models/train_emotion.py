@@ -23,12 +23,15 @@ from torch import nn
 from models.data import PITCHES, RatedPieces, VGMidi, load_vgmidi, load_vgmidi_pieces
 from models.emotion import EmotionConfig, EmotionModel
 from models.emotion_features import HandBaseline, sign_hits
+from models.recipe import EMOTION_EPOCHS
 
-__all__ = ["train_emotion", "cross_validate", "windows", "WINDOW"]
+__all__ = ["train_emotion", "cross_validate", "emotion_run_config", "windows", "WINDOW"]
 
 log = logging.getLogger(__name__)
 
 WINDOW = 64  # 4 bars of 16 steps
+WIDTH = 48  # channels of the temporal convolutions
+LR = 1e-3
 
 
 def windows(roll: np.ndarray, hop: int = 32) -> np.ndarray:
@@ -135,8 +138,8 @@ def _lead_ci95(lead: np.ndarray, piece: np.ndarray, seed: int) -> dict[str, list
     return {k: [round(float(a), 4), round(float(b), 4)] for k, a, b in zip(keys, low, high)}
 
 
-def cross_validate(out: Path, folds: int = 5, seed: int = 0, epochs: int = 150, width: int = 48,
-                   lr: float = 1e-3) -> dict[str, Any]:
+def cross_validate(out: Path, folds: int = 5, seed: int = 0, epochs: int = EMOTION_EPOCHS, width: int = WIDTH,
+                   lr: float = LR) -> dict[str, Any]:
     """``folds``-fold cross-validation by piece over every labelled phrase: each fold's pieces are held
     out in turn (15% of the rest pick the epoch, the others train), and the model, the majority-class and
     the hand-feature baselines are scored on all the phrases so held out. Writes ``out/emotion_cv.json``.
@@ -176,7 +179,15 @@ def cross_validate(out: Path, folds: int = 5, seed: int = 0, epochs: int = 150, 
     return report
 
 
-def train_emotion(out: Path, seed: int = 0, epochs: int = 150, width: int = 48, lr: float = 1e-3) -> dict[str, Any]:
+def emotion_run_config(seed: int = 0, epochs: int = EMOTION_EPOCHS, width: int = WIDTH, lr: float = LR) -> dict[str, Any]:
+    """The training settings ``train_emotion`` records in its report (``coevo ship`` compares a run's with
+    what ``coevo train`` would use)."""
+    return {"seed": seed, "epochs": epochs, "width": width, "lr": lr, "window_steps": WINDOW, "pitches": PITCHES,
+            "augmentation": "transposition -6..+6"}
+
+
+def train_emotion(out: Path, seed: int = 0, epochs: int = EMOTION_EPOCHS, width: int = WIDTH,
+                  lr: float = LR) -> dict[str, Any]:
     """Train, evaluate on held-out pieces, save ``out/emotion.pt`` and ``out/emotion_report.json``."""
     data = load_vgmidi()
     rolls, labels, split = data.rolls, data.labels, data.split
@@ -195,8 +206,7 @@ def train_emotion(out: Path, seed: int = 0, epochs: int = 150, width: int = 48, 
         "hand_feature_baseline_test": _scores(hand.predict([rolls[i] for i in idx["test"]], data.tempos[idx["test"]]),
                                               test_labels),
         "test_windows": _window_report(model, hand, majority, load_vgmidi_pieces(), split.test, seed),
-        "config": {"seed": seed, "epochs": epochs, "width": width, "lr": lr, "window_steps": WINDOW,
-                   "pitches": PITCHES, "augmentation": "transposition -6..+6"},
+        "config": emotion_run_config(seed, epochs, width, lr),
         "training_seconds": round(time.monotonic() - t0, 1),
         "history_tail": history[-5:],
     }

@@ -36,6 +36,7 @@ from models.emotion import EmotionModel
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.generator import PhraseGenerator
 from models.metrics import BARS, drum_segments, segments
+from models.recipe import ENCODER_STEPS
 from models.ship import load_run_models
 from models.train_music import _generate, plot_losses
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class EncoderTrainConfig:
     seed: int = 0
-    steps: int = 2000
+    steps: int = ENCODER_STEPS
     batch: int = 32
     lr: float = 1e-3
     width: int = 128

@@ -16,7 +16,7 @@ from export.onnx_export import (ATOL, FP16_ATOL, READ_SHARE, ParityError, _gener
 from models.contract import GeneratorContract
 from models.encoder import EncoderConfig, PhraseEncoder
 from models.shipped import sha256_file
-from models.generator import NO_GATE, GeneratorConfig, PhraseGenerator
+from models.generator import NO_GATE, EmotionSteer, GeneratorConfig, PhraseGenerator
 
 
 def test_exported_generator_is_self_describing_and_batched(models) -> None:
@@ -31,6 +31,29 @@ def test_exported_generator_is_self_describing_and_batched(models) -> None:
                             np.zeros((batch, len(c.code_names)), np.float32))
         assert roll.shape == (batch, 4, c.steps_per_bar, c.pitches) and vel.shape == roll.shape
         assert 0 <= roll.min() and roll.max() <= 1
+
+
+def test_a_generators_emotion_steer_travels_in_its_file_and_moves_what_it_plays(tmp_path: Path) -> None:
+    """The steer is part of the graph (the daemon feeds the same inputs), and a file rebuilt into torch keeps it."""
+    torch.manual_seed(0)
+    gen = PhraseGenerator(GeneratorConfig(width=16)).eval()
+    probe = {k: torch.from_numpy(v) for k, v in _generator_probe(gen.cfg, 8).items()}
+    with torch.no_grad():
+        plain = gen(*probe.values())[0]
+        steer = EmotionSteer(gen.cfg.latent_size, gen.cfg.bar_latent_size, 8)
+        for layer in (steer.phrase[2], steer.bar[2]):  # a fitted steer: it starts as the identity
+            layer.weight.normal_(0, 0.5)
+        gen.attach_steer(steer)
+        steered = gen(*probe.values())[0]
+    assert gen.cfg.steer_width == 8 and (steered - plain).abs().max() > 10 * ATOL
+    path = export_generator(gen, tmp_path / "steered.onnx", {"training_data": "none", "seed": "0"})
+    session = Generator(path, ["CPUExecutionProvider"])
+    roll, _ = session.session.run(None, {k: v.numpy() for k, v in probe.items()})
+    assert np.abs(roll - steered.numpy()).max() <= ATOL  # onnxruntime plays the steered phrase, not the plain one
+    rebuilt = generator_from_onnx(path)
+    assert rebuilt.cfg.steer_width == 8
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(*probe.values())[0], steered, atol=1e-6)
 
 
 def test_reading_rules_rest_gated_bars_and_keep_one_pitch_on_mono_tracks_in_onnxruntime(tmp_path: Path) -> None:

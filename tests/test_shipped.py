@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from bridge.generation import (ArtModel, EmotionReader, Encoder, Generator, load_session, model_precision,
                                resolve_model_path)
+from models import recipe
 from models.contract import EmotionContract, EncoderContract, GeneratorContract
-from models.ship import MAX_BYTES
+from models.ship import MAX_BYTES, run_command
 from models.shipped import read_manifest, sha256_file, shipped_dir
 
 
@@ -59,6 +62,17 @@ def test_every_shipped_model_has_an_fp16_variant_that_matches_it() -> None:
             assert 0 < np.abs(got - want).max() <= FP16_ATOL  # not the same numbers, but close
     encoder = shipped_dir() / manifest["encoder"]["fp16"]["file"]
     Encoder(encoder, providers, Generator(shipped_dir() / manifest["generator"]["fp16"]["file"], providers))
+
+
+def test_the_shipped_manifest_names_the_command_that_made_its_models() -> None:
+    """The manifest's command is the one the README gives, and it makes exactly the configs recorded beside
+    each shipped model (seed, epochs, steps and every other training setting)."""
+    manifest = read_manifest(shipped_dir())
+    models = manifest["models"]
+    assert manifest["command"] == recipe.SHIPPED_COMMAND
+    assert run_command(Path(recipe.RUN), Path(recipe.SHIPPED), models["emotion"]["config"], models["generator"]["config"],
+                       models["encoder"]["config"]) == (recipe.SHIPPED_COMMAND, [])
+    assert recipe.SHIPPED_COMMAND in (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 
 
 def test_precision_auto_takes_fp16_on_a_gpu_provider_only() -> None:

@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from bridge.cli import build_parser
 from bridge.generation import EmotionReader, Encoder, Generator
 from bridge.phrase import Note
 from export.onnx_export import export_generator, generator_from_onnx
 from models.data import (CHORD_QUALITIES, MODES, PITCH_LOW, STEPS, data_root, load_groove, load_pop909,
                          load_pop909_annotations, load_vgmidi, load_vgmidi_pieces, parse_label, roll_from_notes)
 from models.generator import NO_GATE, NO_VOICE, RESOLVED_LOGIT, GeneratorConfig, PhraseGenerator
-from models.ship import fold_code_signs, ship_run
+from models.ship import fold_code_signs, run_command, ship_run
+from models.shipped import shipped_dir
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
-from models.train_emotion import cross_validate, train_emotion
+from models.train_emotion import cross_validate, emotion_run_config, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import chordal_share, features, segment_starts, segments
-from models.train_music import (MONO_POLYPHONY, PITCH_CLASS_COVER, MusicConfig, calibrate_activity, calibrate_bar_gate,
-                                calibrate_second_voice, calibrate_velocity, distinct_share, monophonic_tracks,
-                                _phrase_activity, pitch_class_limits, train_music)
+from models.train_music import (MONO_POLYPHONY, PITCH_CLASS_COVER, STEER_ROUNDS, STEER_WIDTH, MusicConfig,
+                                calibrate_activity, calibrate_bar_gate, calibrate_second_voice, calibrate_velocity,
+                                distinct_share, fit_emotion_steer, monophonic_tracks, _generate, _merged, _phrase_activity,
+                                pitch_class_limits, train_music)
 
 pytestmark = pytest.mark.slow
 
@@ -420,8 +425,11 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     assert (run / "music.ckpt").is_file()
     assert (run / "music_losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     resumed = train_music(run, run / "emotion.pt", MusicConfig(seed=1, steps=20, songs=10, grooves=10, width=16,
-                                                                critic_width=8, batch=8), resume=True)
+                                                                critic_width=8, batch=8, emotion_steer=True,
+                                                                steer_samples=64, steer_steps=3), resume=True)
     assert resumed["steps"] > music["steps"]  # it went on from the checkpoint
+    steer = resumed["emotion_steer"]  # fitted after the calibrations, which were then fitted again
+    assert len(steer["rounds"]) == STEER_ROUNDS and set(steer["calibrated_before"]) == {"activity_map", "bar_gate", "second_voice"}
     assert set(resumed["velocity_map"]) == set(resumed["activity_map"]) == set(resumed["bar_gate"]) == {
         "melody", "accompaniment", "bass", "drums"}
     (logged,) = json.loads((run / "music_history.json").read_text())  # one row every 20 steps
@@ -450,9 +458,12 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     (dest / "manifest.json").write_text(json.dumps({"models": {"art": art}, "art_command": "coevo train art"}))
     manifest = ship_run(run, dest, eval_segments=16, eval_songs=10)
     assert manifest["models"]["art"] == art and manifest["art_command"] == "coevo train art"
+    # trained with settings coevo train has no option for: no command claims to make it again, and it says why
+    assert manifest["command"] is None and "music batch = 8 (coevo train makes 32)" in manifest["command_lacks"]
     assert json.loads((dest / "manifest.json").read_text()) == manifest
     gen = Generator(dest / "generator.onnx", ["CPUExecutionProvider"])
     assert list(gen.contract.code_names) == resumed["code_names"]  # the run shipped is the resumed one
+    assert manifest["models"]["generator"]["emotion_steer"] == steer and gen.contract.extra["torch_steer_width"] == "128"
     assert gen.contract.extra["seed"] == "1"
     EmotionReader(dest / "emotion.onnx", ["CPUExecutionProvider"])
     enc = Encoder(dest / "encoder.onnx", ["CPUExecutionProvider"], gen)  # it inverts exactly the shipped generator
@@ -478,3 +489,65 @@ def test_train_and_ship_a_tiny_run(tmp_path: Path) -> None:
     for kind in ("generator", "emotion", "encoder"):  # each with its fp16 variant for GPUs, parity-checked
         entry = manifest["models"][kind]
         assert (dest / entry["fp16"]["file"]).is_file() and entry["fp16"]["max_abs_diff_vs_fp32"] <= 1e-2
+
+
+def test_ship_writes_the_command_that_trains_the_run_again() -> None:
+    """A run made by coevo train (here the emotion model at seed 0 beside a generator and encoder at seed 1,
+    500 generator steps) gets the command that makes it again: coevo's own parser reads back every setting."""
+    as_saved = lambda cfg: json.loads(json.dumps(cfg))  # noqa: E731  (tuples as the saved JSON's lists)
+    emotion, music = emotion_run_config(seed=0), as_saved(asdict(MusicConfig(seed=1, steps=500, emotion_steer=True)))
+    encoder = as_saved(asdict(EncoderTrainConfig(seed=1)))
+    command, lacks = run_command(Path("runs/seed 1"), Path("/tmp/s1"), emotion, music, encoder)
+    assert lacks == [] and command is not None
+    parsed = [build_parser().parse_args(shlex.split(part)[1:]) for part in command.split(" && ")]
+    train = {args.kind: args for args in parsed if args.command == "train"}
+    assert set(train) == {"emotion", "music", "encoder"}  # seeds differ, so one coevo train each
+    assert {args.out for args in train.values()} == {"runs/seed 1"}
+    assert (train["emotion"].seed, train["emotion"].epochs) == (0, emotion["epochs"])
+    assert (train["music"].seed, train["music"].steps, train["music"].songs, train["music"].emotion_steer) == (
+        1, 500, None, True)
+    assert (train["encoder"].seed, train["encoder"].encoder_steps) == (1, encoder["steps"])
+    (ship,) = [args for args in parsed if args.command == "ship"]
+    assert (ship.run, ship.dest) == ("runs/seed 1", "/tmp/s1")
+    same_seed, _ = run_command(Path("runs/ship"), Path("models/shipped"), emotion, as_saved(asdict(MusicConfig())),
+                               as_saved(asdict(EncoderTrainConfig())))
+    assert same_seed == "coevo train all --out runs/ship --seed 0 && coevo ship runs/ship"
+    changed = dict(music, emotion_weight=10.0)
+    assert run_command(Path("r"), Path("d"), emotion, changed, None) == (
+        None, ["music emotion_weight = 10.0 (coevo train makes 1.0)"])
+
+
+class _RegisterDensityReader(torch.nn.Module):
+    """An emotion reader with known ears, for the steer: valence is the register (mean sounding pitch), arousal
+    the number of sounding cells, each 0 at the given centres."""
+
+    def __init__(self, pitch: float, cells: float) -> None:
+        super().__init__()
+        self.pitch, self.cells = pitch, cells
+
+    def forward(self, roll: torch.Tensor) -> torch.Tensor:  # [B, steps, pitches] -> [B, 2]
+        cells = roll.sum(dim=(1, 2))
+        pitch = (roll * torch.arange(roll.shape[-1])).sum(dim=(1, 2)) / cells.clamp(min=1)
+        return torch.stack([torch.tanh((pitch - self.pitch) / 4), torch.tanh((cells - self.cells) / self.cells)], dim=1)
+
+
+def test_the_emotion_steer_moves_phrases_to_where_the_emotion_model_reads_the_emotion_asked_for() -> None:
+    """The shipped generator (rebuilt from its file) ignores its emotion input; a reader that hears register as
+    valence and note count as arousal, centred on the generator's own phrases, finds each quadrant about as
+    often whatever is asked. Once steered, most phrases read in the quadrant asked for."""
+    gen = generator_from_onnx(shipped_dir() / "generator.onnx").requires_grad_(False)
+    g = torch.Generator().manual_seed(5)
+    z, bar_z = torch.randn(256, gen.cfg.latent_size, generator=g), torch.randn(256, 4, gen.cfg.bar_latent_size, generator=g)
+    with torch.no_grad():
+        roll = (_generate(gen, z, bar_z, torch.zeros(256, 2), torch.zeros(256, 4))[0] > 0.5).float()
+        merged = _merged(roll)
+        cells = merged.sum(dim=(1, 2))
+        pitch = (merged * torch.arange(merged.shape[-1])).sum(dim=(1, 2)) / cells.clamp(min=1)
+    reader = _RegisterDensityReader(float(pitch.median()), float(cells.median()))
+    fit = fit_emotion_steer(gen, reader, MusicConfig(seed=0, steer_samples=2048, steer_steps=300))
+    assert abs(fit["before"]["quadrant_accuracy"] - 0.25) < 0.08
+    assert fit["rounds"][-1]["quadrant_accuracy"] > 0.5 and all(r["moved_z"] > 0 for r in fit["rounds"])
+    assert gen.steer is not None and gen.cfg.steer_width == STEER_WIDTH
+    with torch.no_grad():  # the generator plays the steered latents from now on: low, sparse phrases for (-, -)
+        low = _merged((_generate(gen, z, bar_z, torch.full((256, 2), -0.8), torch.zeros(256, 4))[0] > 0.5).float())
+    assert float((reader(low) < 0).all(dim=1).float().mean()) > 0.5
