@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from export.onnx_export import (FP16_ATOL, export_art, export_emotion, export_encoder, export_fp16, export_generator,
-                                git_revision)
+from export.onnx_export import (FP16_ATOL, ParityError, export_art, export_emotion, export_encoder, export_fp16,
+                                export_generator, git_revision)
 from models.art import ArtConfig, ArtGenerator
 from models.emotion import EmotionConfig, EmotionModel
 from models.encoder import EncoderConfig, PhraseEncoder
@@ -112,9 +112,16 @@ def fp16_entry(path: Path) -> dict[str, Any]:
 
 
 def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict[str, Any]) -> dict[str, Any]:
-    """A manifest entry for the exported ``path``, with its fp16 variant for GPUs written beside it."""
+    """A manifest entry for the exported ``path``, with its fp16 variant for GPUs written beside it where that
+    keeps within ``FP16_ATOL`` of it; where it does not, the file ships without one (GPUs run it in fp32)."""
+    try:
+        half: dict[str, Any] = {"fp16": fp16_entry(path)}
+    except ParityError as err:
+        path.with_suffix(".fp16.onnx").unlink(missing_ok=True)  # one left from an earlier run would not match
+        log.warning("%s ships without an fp16 variant; GPUs will run it in fp32: %s", path.name, err)
+        half = {"fp16_skipped": str(err)}
     return {"file": path.name, "kind": kind, "sha256": sha256_file(path), "bytes": _checked_size(path), "seed": seed,
-            "data": report["data"], "training_seconds": report["training_seconds"], **extra, "fp16": fp16_entry(path)}
+            "data": report["data"], "training_seconds": report["training_seconds"], **extra, **half}
 
 
 def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from export.onnx_export import export_generator, generator_from_onnx
 from models.data import (CHORD_QUALITIES, MODES, PITCH_LOW, STEPS, data_root, load_groove, load_pop909,
                          load_pop909_annotations, load_vgmidi, load_vgmidi_pieces, parse_label, roll_from_notes)
 from models.generator import NO_GATE, NO_VOICE, RESOLVED_LOGIT, GeneratorConfig, PhraseGenerator
-from models.ship import fold_code_signs, run_command, ship_run
+from models.ship import _entry, fold_code_signs, run_command, ship_run
 from models.shipped import shipped_dir
 from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import cross_validate, emotion_run_config, train_emotion
@@ -551,3 +551,18 @@ def test_the_emotion_steer_moves_phrases_to_where_the_emotion_model_reads_the_em
     with torch.no_grad():  # the generator plays the steered latents from now on: low, sparse phrases for (-, -)
         low = _merged((_generate(gen, z, bar_z, torch.full((256, 2), -0.8), torch.zeros(256, 4))[0] > 0.5).float())
     assert float((reader(low) < 0).all(dim=1).float().mean()) > 0.5
+
+
+def test_a_model_whose_fp16_variant_misses_parity_ships_in_fp32_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """The fp16 variant is optional (GPUs only): one that drifts past its tolerance is not written, the entry says
+    why, and a stale one from an earlier run is removed, so the daemon runs the fp32 file on a GPU too."""
+    torch.manual_seed(0)
+    path = export_generator(PhraseGenerator(GeneratorConfig(width=16)).eval(), tmp_path / "generator.onnx",
+                            {"training_data": "none", "seed": "0"})
+    stale = path.with_suffix(".fp16.onnx")
+    stale.write_bytes(b"from an earlier run")
+    monkeypatch.setattr("export.onnx_export.FP16_ATOL", 0.0)  # no fp16 graph matches fp32 to the last bit
+    entry = _entry(path, {"data": "none", "training_seconds": 0}, "generator", 0, {})
+    assert "fp16" not in entry and "differs from fp32" in entry["fp16_skipped"] and not stale.exists()
+    assert "ships without an fp16 variant" in caplog.text
