@@ -46,7 +46,7 @@ from models.recipe import MUSIC_STEPS
 
 __all__ = ["MusicConfig", "Critic", "train_music", "distinct_share", "monophonic_tracks", "pitch_class_limits",
            "calibrate_activity", "calibrate_bar_gate", "calibrate_second_voice", "calibrate_velocity", "MONO_POLYPHONY",
-           "PITCH_CLASS_COVER"]
+           "PITCH_CLASS_COVER", "fit_emotion_steer", "STEER_WIDTH", "STEER_ROUNDS"]
 
 log = logging.getLogger(__name__)
 
@@ -398,8 +398,9 @@ STEER_WIDTH = 128  # hidden width of the emotion steer
 STEER_ROUNDS = 8  # each round reads the steer's own latents for real and fits the view of the emotion model again
 
 
-def fit_emotion_steer(gen: PhraseGenerator, emo_model: EmotionModel, cfg: MusicConfig) -> dict[str, Any]:
-    """Fit an ``EmotionSteer`` for the frozen ``gen`` and attach it: latents move to where ``emo_model``
+def fit_emotion_steer(gen: PhraseGenerator, emo_model: nn.Module, cfg: MusicConfig) -> dict[str, Any]:
+    """Fit an ``EmotionSteer`` for the frozen ``gen`` and attach it: latents move to where ``emo_model`` (an
+    ``EmotionModel``, or any module reading merged pitched rolls [B, steps, P] as [B, 2] valence and arousal)
     reads the emotion asked for, at the cost ``cfg.steer_distance`` a unit of squared distance moved.
 
     Adversarial training leaves the generator's own emotion control at chance (the emotion model reads
