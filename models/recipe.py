@@ -10,11 +10,10 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["RUN", "ART_RUN", "SHIPPED", "EMOTION_EPOCHS", "MUSIC_STEPS", "ENCODER_STEPS", "ART_STEPS", "ART_VARIANT",
+__all__ = ["RUN", "SHIPPED", "EMOTION_EPOCHS", "MUSIC_STEPS", "ENCODER_STEPS", "ART_STEPS", "ART_VARIANT",
            "SHIPPED_COMMAND", "Stage", "train_command", "art_command"]
 
 RUN = "runs/ship"  # coevo train's default run folder
-ART_RUN = "runs/art"
 SHIPPED = "models/shipped"  # coevo ship's default --dest, relative to the repository root
 EMOTION_EPOCHS = 150  # about a minute on the 2-core CPU
 MUSIC_STEPS = 3000  # generator steps (3 critic steps each): about 30 min
@@ -48,7 +47,8 @@ def _flags(stages: Sequence[Stage]) -> str:
 
 
 def _ship(run: str, dest: str, art: bool = False) -> str:
-    return f"coevo ship {shlex.quote(run)}" + (" --art" if art else "") + ("" if dest == SHIPPED else f" --dest {shlex.quote(dest)}")
+    return (f"coevo ship {shlex.quote(run)}" + (" --art" if art else "")
+            + ("" if dest == SHIPPED else f" --dest {shlex.quote(dest)}"))
 
 
 def train_command(run: str, stages: Sequence[Stage], dest: str = SHIPPED) -> str:

@@ -7,7 +7,7 @@ import logging
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -65,6 +65,14 @@ def _not_made(kind: str, saved: dict[str, Any], made: dict[str, Any]) -> list[st
             for key, value in saved.items() if key in made and made[key] != value]
 
 
+def _command_unless(not_made: list[str], command: Callable[[], str]) -> tuple[str | None, list[str]]:
+    """``command()`` and no settings, or, where some setting is ``not_made`` by any option, None and those."""
+    if not_made:
+        log.warning("no coevo train command makes this run: %s", "; ".join(not_made))
+        return None, not_made
+    return command(), []
+
+
 def run_command(run: Path, dest: Path, emotion: dict[str, Any], music: dict[str, Any],
                 encoder: dict[str, Any] | None) -> tuple[str | None, list[str]]:
     """The command that trains the run's models again from its saved configs (emotion, music, encoder or
@@ -81,20 +89,14 @@ def run_command(run: Path, dest: Path, emotion: dict[str, Any], music: dict[str,
         stages.append(Stage("encoder", encoder["seed"], encoder["steps"], encoder.get("songs")))
         not_made += _not_made("encoder", encoder, asdict(EncoderTrainConfig(
             seed=encoder["seed"], steps=encoder["steps"], songs=encoder.get("songs"), grooves=encoder.get("songs"))))
-    if not_made:
-        log.warning("no coevo train command makes this run: %s", "; ".join(not_made))
-        return None, not_made
-    return train_command(str(run), stages, str(dest)), []
+    return _command_unless(not_made, lambda: train_command(str(run), stages, str(dest)))
 
 
 def _art_command(run: Path, dest: Path, saved: dict[str, Any]) -> tuple[str | None, list[str]]:
     """``run_command`` for an art run."""
     cli = {k: saved.get(k, getattr(ArtTrainConfig, k)) for k in ("seed", "steps", "images", "limit", "variant", "minutes")}
     not_made = _not_made("art", saved, asdict(ArtTrainConfig(**cli)))
-    if not_made:
-        log.warning("no coevo train command makes this run: %s", "; ".join(not_made))
-        return None, not_made
-    return art_command(str(run), dest=str(dest), **cli), []
+    return _command_unless(not_made, lambda: art_command(str(run), dest=str(dest), **cli))
 
 
 def _checked_size(path: Path) -> int:

@@ -39,6 +39,7 @@ from torch import nn
 from models.checkpoint import random_state, restore_random_state
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
+from models.emotion_features import sign_hits
 from models.evaluate import QUADRANTS, phrase_latents
 from models.generator import NO_GATE, NO_VOICE, RESOLVED_LOGIT, EmotionSteer, GeneratorConfig, PhraseGenerator
 from models.metrics import BARS, PITCHED, chordal_share, chroma, code_effect, drum_segments, features, segments
@@ -440,8 +441,8 @@ def fit_emotion_steer(gen: PhraseGenerator, emo_model: nn.Module, cfg: MusicConf
         return torch.cat(out)
 
     def in_quadrant(got: torch.Tensor, emotion: torch.Tensor) -> dict[str, Any]:
-        hits = (torch.sign(got) == torch.sign(emotion)).all(dim=1).float()
-        each = [float(hits[(torch.sign(emotion) == torch.tensor(q).sign()).all(dim=1)].mean()) for q in QUADRANTS]
+        hits = sign_hits(got.numpy(), emotion.numpy())[:, 2]
+        each = [float(hits[sign_hits(emotion.numpy(), np.array(q))[:, 2]].mean()) for q in QUADRANTS]
         return {"quadrant_accuracy": round(sum(each) / 4, 4), "per_quadrant": [round(q, 4) for q in each]}
 
     z, bar_z, emotion = draw(cfg.steer_samples)

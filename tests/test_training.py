@@ -525,9 +525,14 @@ class _RegisterDensityReader(torch.nn.Module):
         super().__init__()
         self.pitch, self.cells = pitch, cells
 
-    def forward(self, roll: torch.Tensor) -> torch.Tensor:  # [B, steps, pitches] -> [B, 2]
+    @staticmethod
+    def hears(roll: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean sounding pitch and number of sounding cells of each merged roll [B, steps, pitches]."""
         cells = roll.sum(dim=(1, 2))
-        pitch = (roll * torch.arange(roll.shape[-1])).sum(dim=(1, 2)) / cells.clamp(min=1)
+        return (roll * torch.arange(roll.shape[-1])).sum(dim=(1, 2)) / cells.clamp(min=1), cells
+
+    def forward(self, roll: torch.Tensor) -> torch.Tensor:  # [B, steps, pitches] -> [B, 2]
+        pitch, cells = self.hears(roll)
         return torch.stack([torch.tanh((pitch - self.pitch) / 4), torch.tanh((cells - self.cells) / self.cells)], dim=1)
 
 
@@ -540,9 +545,7 @@ def test_the_emotion_steer_moves_phrases_to_where_the_emotion_model_reads_the_em
     z, bar_z = torch.randn(256, gen.cfg.latent_size, generator=g), torch.randn(256, 4, gen.cfg.bar_latent_size, generator=g)
     with torch.no_grad():
         roll = (_generate(gen, z, bar_z, torch.zeros(256, 2), torch.zeros(256, 4))[0] > 0.5).float()
-        merged = _merged(roll)
-        cells = merged.sum(dim=(1, 2))
-        pitch = (merged * torch.arange(merged.shape[-1])).sum(dim=(1, 2)) / cells.clamp(min=1)
+        pitch, cells = _RegisterDensityReader.hears(_merged(roll))
     reader = _RegisterDensityReader(float(pitch.median()), float(cells.median()))
     fit = fit_emotion_steer(gen, reader, MusicConfig(seed=0, steer_samples=2048, steer_steps=300))
     assert abs(fit["before"]["quadrant_accuracy"] - 0.25) < 0.08
