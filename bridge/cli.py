@@ -563,7 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt,
                        description="music: MuseGAN metrics (empty bars, pitch classes, qualified notes, polyphony, "
                                    "drum pattern, tonal distance) and mgeval overlapping areas for the test songs, "
-                                   "the model, random notes, a Markov chain and the validation songs (real music, for "
+                                   "the model (asked for the emotions its training songs carry; model_uniform: for any "
+                                   "emotion), random notes, a Markov chain and the validation songs (real music, for "
                                    "reference); emotion controllability; the effect "
                                    "of each named axis. Prints the Markdown report; writes it with JSON and PNG plots.\n"
                                    "art: FID and KID (Inception features, offline) and MS-SSIM diversity of each art "
@@ -602,9 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=recipe.MUSIC_STEPS, help="generator steps (about 30 min on a 2-core CPU)")
     p.add_argument("--emotion-steer", dest="emotion_steer", action="store_true",
                    help="music: after training, fit a steer that moves the latents to where the emotion model reads the "
-                        "emotion asked for, then calibrate again (about 2 min). On the shipped generator its own "
-                        "emotion control went from chance to 0.67, and its match with the songs down (README, Models); "
-                        "the shipped models have none")
+                        "emotion asked for, then calibrate again (about 2 min; on a finished run it fits the steer "
+                        "without training again). On the shipped generator its own emotion control went from chance "
+                        "to 0.67, but its sad and tense phrases came out nearly alike (README, Models), so the "
+                        "shipped models have none")
     p.add_argument("--encoder-steps", dest="encoder_steps", type=int, default=recipe.ENCODER_STEPS,
                    help="encoder steps (about 10 min on a 2-core CPU)")
     p.add_argument("--art-steps", dest="art_steps", type=int, default=recipe.ART_STEPS,

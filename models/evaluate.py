@@ -1,10 +1,15 @@
 """``coevo eval music``: the shipped (or any exported) generator measured against held-out real music.
 
-Four sets of 4-bar, 4-track segments are measured alike: the test songs themselves (POP909 test
-split, paired with Groove test beats), the model (through onnxruntime, as the daemon runs it, at the
-daemon's default density), random notes, and a first-order Markov chain trained on the training
-songs. Then the emotion controls (quadrant accuracy and Spearman correlation, read back by the
-emotion model) and the named axes (slope of the feature each is named after). Writes
+Sets of 4-bar, 4-track segments are measured alike: the test songs themselves (POP909 test split,
+paired with Groove test beats), the model (through onnxruntime, as the daemon runs it, at the daemon's
+default density), random notes, a first-order Markov chain trained on the training songs, and the
+validation songs (real music held out like the test songs). The model is a conditional generator, so it
+is compared with the songs as such models are: asked for the emotions the music it learnt from carries,
+as often as it carries them (the emotion model's readings of training segments, its training labels;
+the songs read mostly happy). ``model_uniform`` asks it for emotions drawn evenly over the plane
+instead, which a generator that follows its emotion input cannot play like the songs. Then the
+emotion controls (quadrant accuracy and Spearman correlation, read back by the emotion model; how alike
+the phrases made for one quadrant are) and the named axes (slope of the feature each is named after). Writes
 ``report.json``, ``report.md`` and PNG plots. Needs numpy, scipy, onnxruntime and matplotlib; no torch.
 """
 
@@ -31,7 +36,7 @@ from models.metrics import (BARS, HISTOGRAMS, PITCHED, SOFT_VELOCITY, code_effec
                             musegan_metrics, overlapping_area, phrase_histograms, segments, velocity_figures)
 
 __all__ = ["evaluate_music", "markov_baseline", "random_baseline", "model_samples", "played_samples", "phrase_latents",
-           "TOLERANCE"]
+           "pairwise_f1", "TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,21 @@ def _paired(pitched: np.ndarray, drums: np.ndarray, n: int | None, seed: int) ->
     i = rng.choice(len(pitched), size=len(pitched) if n is None else min(n, len(pitched)), replace=False)
     j = np.resize(rng.permutation(len(drums)), len(i))
     return np.concatenate([pitched[i], drums[j][:, :, None]], axis=2)
+
+
+def _quadrant_shares(emotion: np.ndarray) -> list[float]:
+    """Shares of the rows of ``emotion`` [n, 2] in each quadrant, in the order of ``QUADRANTS``."""
+    return [round(float(np.mean(sign_hits(emotion, np.array(q))[:, 2])), 4) for q in QUADRANTS]
+
+
+def pairwise_f1(rolls: np.ndarray, limit: int = 64) -> float:
+    """How alike the first ``limit`` phrases of ``rolls`` [n, ...] are: the mean note F1 of every pair of them
+    (sounding cells, all tracks; 1 when all are the same phrase)."""
+    on = (rolls[:limit] > 0).reshape(min(len(rolls), limit), -1).astype(np.float32)
+    shared, sizes = on @ on.T, on.sum(axis=1)
+    f1 = 2 * shared / np.maximum(sizes[:, None] + sizes[None, :], 1)
+    upper = np.triu_indices(len(on), k=1)
+    return float(f1[upper].mean())
 
 
 def _track_states(rolls: np.ndarray) -> list[list[bytes]]:
@@ -165,11 +185,10 @@ def _hand_reading(baseline: HandBaseline, rolls: np.ndarray) -> np.ndarray:
     return baseline.predict(list(merged.astype(np.uint8) * 100), np.full(len(rolls), 120.0))
 
 
-def _emotion_control(gen: Generator, emotion_model: Path, n: int, seed: int) -> dict[str, Any]:
-    """Quadrant accuracy and Spearman correlations as the emotion model reads the generated phrases, and
-    the same read by the hand-feature baseline (fitted on VGMIDI's training pieces): a second reader
-    the generator never trained against (velocity 100 and 120 BPM, as the daemon plays by default)."""
-    session, _ = load_session(emotion_model, ["CPUExecutionProvider"])
+def _emotion_control(gen: Generator, session: Any, n: int, seed: int) -> dict[str, Any]:
+    """Quadrant accuracy and Spearman correlations as the emotion model (``session``) reads the generated
+    phrases, and the same read by the hand-feature baseline (fitted on VGMIDI's training pieces): a second
+    reader the generator never trained against (velocity 100 and 120 BPM, as the daemon plays by default)."""
     vgmidi = load_vgmidi()
     train = vgmidi.indices("train")
     hand = HandBaseline.fit([vgmidi.rolls[i] for i in train], vgmidi.tempos[train], vgmidi.labels[train])
@@ -177,6 +196,7 @@ def _emotion_control(gen: Generator, emotion_model: Path, n: int, seed: int) -> 
     in_quadrant = lambda pred, v, a: float(sign_hits(pred, np.array([v, a]))[:, 2].mean())  # noqa: E731
     for q, (v, a) in enumerate(QUADRANTS):
         rolls = model_samples(gen, np.tile([[v, a]], (n, 1)), seed + q)
+        hits["alike"].append(pairwise_f1(rolls))
         for reader, pred in (("model", _read_emotion(session, rolls)), ("hand", _hand_reading(hand, rolls))):
             hits[reader].append(in_quadrant(pred, v, a))
         for shaped in (False, True):  # as the daemon plays them, without and with mood shaping
@@ -196,7 +216,7 @@ def _emotion_control(gen: Generator, emotion_model: Path, n: int, seed: int) -> 
                               "per_quadrant": [round(h, 4) for h in hits[key]],
                               "hand_feature_reader": round(float(np.mean(hits[f"{key}_hand"])), 4)}
                        for name, key in (("refined", "played0"), ("mood_shaped", "played1"))},
-            "samples": 8 * n}
+            "pairwise_f1": [round(x, 4) for x in hits["alike"]], "samples": 8 * n}
 
 
 def _axis_effects(gen: Generator, test_features: dict[str, np.ndarray], n: int, seed: int) -> dict[str, Any]:
@@ -239,8 +259,12 @@ def _plots(out: Path, hists: dict[str, dict[str, np.ndarray]]) -> list[str]:
 
 def _markdown(report: dict[str, Any]) -> str:
     sets = list(report["musegan"])
+    shares = " / ".join(f"{x:.2f}" for x in report["asked"]["model_quadrant_shares"])
     lines = ["# coevo eval music", "", f"Model: `{report['model']}`; {report['segments']} segments of 4 bars per set.",
-             "", "## MuseGAN metrics", "", "| metric | " + " | ".join(sets) + " | model within ±25% |",
+             "", "`model` is asked for the emotions the training songs carry, as the emotion model reads them (its "
+             f"training labels), as often as they carry them: happy / tense / sad / calm {shares}. `model_uniform` "
+             "is asked for any emotion, evenly over the plane.", "", "## MuseGAN metrics", "",
+             "| metric | " + " | ".join(sets) + " | model within ±25% |",
              "|---|" + "---|" * (len(sets) + 1)]
     for metric in report["musegan"]["test"]:
         row = [f"{report['musegan'][s][metric]:.4f}" for s in sets]
@@ -268,6 +292,9 @@ def _markdown(report: dict[str, Any]) -> str:
     h = e["hand_feature_reader"]
     lines += ["", "## Emotion control", "", f"Quadrant accuracy {e['quadrant_accuracy']:.3f} (chance 0.25); "
               f"Spearman valence {e['spearman_valence']:.3f}, arousal {e['spearman_arousal']:.3f}.", "",
+              "How alike the phrases made for one quadrant are (mean note F1 of every pair of 64; 1: all the "
+              "same phrase; 64 test segments: " + f"{e['pairwise_f1_test']:.3f}): "
+              + ", ".join(f"v{v:+.1f} a{a:+.1f} {x:.3f}" for (v, a), x in zip(QUADRANTS, e["pairwise_f1"])) + ".", "",
               f"Read by the hand-feature baseline instead (a reader the generator never trained against): quadrant "
               f"accuracy {h['quadrant_accuracy']:.3f}; Spearman valence {h['spearman_valence']:.3f}, arousal "
               f"{h['spearman_arousal']:.3f}.", "",
@@ -307,9 +334,12 @@ def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int | None = 
     test = _paired(segments(songs, split.test), drum_segments(beats, groove["test"] or list(beats)), n, seed)
     n = len(test)
     train = _paired(segments(songs, split.train), drum_segments(beats, groove["split"] or list(beats)), 2000, seed + 1)
+    session, _ = load_session(emotion_model, ["CPUExecutionProvider"])
+    asked = _read_emotion(session, train)[np.random.default_rng(seed + 8).integers(0, len(train), n)]
     log.info("model, random and Markov samples ...")
     sets = {"test": test,
-            "model": model_samples(gen, np.random.default_rng(seed + 2).uniform(-1, 1, (n, 2)), seed + 2),
+            "model": model_samples(gen, asked, seed + 2),
+            "model_uniform": model_samples(gen, np.random.default_rng(seed + 2).uniform(-1, 1, (n, 2)), seed + 2),
             "random": random_baseline(test, n, seed + 3),
             "markov": markov_baseline(train, n, seed + 4)}
     # other real songs held out from training (the validation split, with Groove's validation beats),
@@ -326,7 +356,8 @@ def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int | None = 
     within = within_of["model"]
     velocity = {name: velocity_figures(sets[name]) for name in ("test", "model")}  # the baselines play 100
     log.info("emotion control and named axes ...")
-    emotion = _emotion_control(gen, emotion_model, max(n // 4, 16), seed + 5)
+    emotion = _emotion_control(gen, session, max(n // 4, 16), seed + 5)
+    emotion["pairwise_f1_test"] = round(pairwise_f1(test), 4)  # the songs' own variety, to compare
     axes = _axis_effects(gen, features(test), max(n // 4, 16), seed + 6)
     mean_oa = {name: (o["pitch_class"] + o["note_length"]) / 2 for name, o in overlap.items()}
     targets = {
@@ -337,6 +368,8 @@ def evaluate_music(model: Path, emotion_model: Path, out: Path, n: int | None = 
         "emotion quadrant controllability >= 60%": emotion["quadrant_accuracy"] >= 0.6,
     }
     report = {"model": str(model), "emotion_model": str(emotion_model), "segments": n, "seed": seed,
+              "asked": {"model": "the training songs' emotions", "model_uniform": "any emotion, evenly",
+                        "model_quadrant_shares": _quadrant_shares(asked)},
               "threshold": THRESHOLD, "musegan": {k: {m: round(v, 4) for m, v in d.items()} for k, d in musegan.items()},
               "within_tolerance": within,
               "within_tolerance_count": {name: sum(w.values()) for name, w in within_of.items()},

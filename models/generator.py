@@ -118,10 +118,11 @@ class PhraseGenerator(nn.Module):
         self.set_bar_pitch_classes(cfg.bar_pitch_classes)
         self.steer = EmotionSteer(cfg.latent_size, cfg.bar_latent_size, cfg.steer_width) if cfg.steer_width else None
 
-    def attach_steer(self, steer: EmotionSteer) -> None:
-        """Steer the latents by ``steer`` from now on (its width in ``cfg.steer_width`` too)."""
+    def attach_steer(self, steer: EmotionSteer | None) -> None:
+        """Steer the latents by ``steer`` from now on, or not at all when None (its width in ``cfg.steer_width``
+        too, 0 for none)."""
         self.steer = steer
-        self.cfg.steer_width = steer.width
+        self.cfg.steer_width = 0 if steer is None else steer.width
 
     def logits(self, z: torch.Tensor, bar_z: torch.Tensor, emotion: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Activity and velocity before their sigmoids: [B, 2, tracks, steps, pitches]."""

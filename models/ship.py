@@ -127,8 +127,10 @@ def _entry(path: Path, report: dict[str, Any], kind: str, seed: int, extra: dict
 
 
 def _eval_summary(report: dict[str, Any]) -> dict[str, Any]:
-    return {"segments": report["segments"], "musegan_model": report["musegan"]["model"],
-            "musegan_test": report["musegan"]["test"], "overlap": report["overlap"],
+    return {"segments": report["segments"], "asked": report["asked"], "musegan_model": report["musegan"]["model"],
+            "musegan_model_uniform": report["musegan"]["model_uniform"],
+            "musegan_test": report["musegan"]["test"], "within_tolerance_count": report["within_tolerance_count"],
+            "overlap": report["overlap"],
             "emotion_control": report["emotion_control"], "velocity": report["velocity"],
             "axes_named_slope_in_test_std": {k: v["named"] for k, v in report["axes"].items()},
             "targets": report["targets"]}

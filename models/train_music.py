@@ -400,9 +400,10 @@ STEER_ROUNDS = 8  # each round reads the steer's own latents for real and fits t
 
 
 def fit_emotion_steer(gen: PhraseGenerator, emo_model: nn.Module, cfg: MusicConfig) -> dict[str, Any]:
-    """Fit an ``EmotionSteer`` for the frozen ``gen`` and attach it: latents move to where ``emo_model`` (an
-    ``EmotionModel``, or any module reading merged pitched rolls [B, steps, P] as [B, 2] valence and arousal)
-    reads the emotion asked for, at the cost ``cfg.steer_distance`` a unit of squared distance moved.
+    """Fit an ``EmotionSteer`` for the frozen ``gen`` and attach it in place of any it had: latents move to
+    where ``emo_model`` (an ``EmotionModel``, or any module reading merged pitched rolls [B, steps, P] as
+    [B, 2] valence and arousal) reads the emotion asked for, at the cost ``cfg.steer_distance`` a unit of
+    squared distance moved.
 
     Adversarial training leaves the generator's own emotion control at chance (the emotion model reads
     nearly all POP909 as happy, and the generator learns to ignore its emotion input), yet the phrases it
@@ -413,6 +414,7 @@ def fit_emotion_steer(gen: PhraseGenerator, emo_model: nn.Module, cfg: MusicConf
     phrases at ``cfg.steer_samples`` latents; each of ``STEER_ROUNDS`` rounds reads the steer's own latents
     for real and adds them, so that it cannot hide in the network's errors. Returns the figures."""
     t0 = time.monotonic()
+    gen.attach_steer(None)  # a steer is fitted to the generator as trained, never on top of another
     c = gen.cfg
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)

@@ -12,7 +12,7 @@ from bridge.cli import main
 from bridge.generation import Generator
 from bridge.phrase import note_runs
 from models.data import PITCH_LOW, data_root
-from models.evaluate import _paired, markov_baseline, random_baseline
+from models.evaluate import _paired, markov_baseline, pairwise_f1, random_baseline
 from models.metrics import musegan_metrics, overlapping_area, phrase_histograms, velocity_figures
 
 P = 84
@@ -128,6 +128,20 @@ def test_random_baseline_keeps_each_tracks_range_and_density() -> None:
     assert 2.5 < musegan_metrics(out)["pitch_classes_per_bar.bass"] <= musegan_metrics(ref)["pitch_classes_per_bar.bass"] + 1
 
 
+def test_pairwise_f1_is_one_for_the_same_phrase_and_falls_with_what_phrases_do_not_share() -> None:
+    same = np.repeat(roll(), 5, axis=0)
+    same[:, :, 1, :, 30] = 100
+    assert pairwise_f1(same) == pytest.approx(1.0)
+    apart = roll(4)
+    for i in range(4):  # each phrase its own pitch: nothing shared
+        apart[i, :, 1, :, 10 + i] = 100
+    assert pairwise_f1(apart) == pytest.approx(0.0)
+    half = roll(2)
+    half[:, :, 1, :, 30] = 100  # both sound this pitch; each sounds one more, its own
+    half[0, :, 1, :, 40], half[1, :, 1, :, 50] = 100, 100
+    assert pairwise_f1(half) == pytest.approx(0.5)
+
+
 def test_the_test_set_holds_every_segment_and_uses_each_drum_segment_alike() -> None:
     pitched = np.arange(10)[:, None, None, None, None] * np.ones((10, 4, 3, 16, P), np.uint8)
     drums = (np.arange(4)[:, None, None, None] + 1) * np.ones((4, 4, 16, P), np.uint8)
@@ -147,9 +161,14 @@ def test_coevo_eval_music_writes_the_report_tables_and_plots(tmp_path: Path, mod
                "--out", str(out), "-n", "32", "--songs", "30"])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "## MuseGAN metrics" in printed and "| metric | test | model | random | markov | valid |" in printed
+    assert "## MuseGAN metrics" in printed and "| metric | test | model | model_uniform | random | markov | valid |" in printed
     report = json.loads((out / "report.json").read_text())
-    assert set(report["musegan"]) == {"test", "model", "random", "markov", "valid"}
+    assert set(report["musegan"]) == {"test", "model", "model_uniform", "random", "markov", "valid"}
+    # the model is asked for the emotions of the songs it learnt from, which read mostly happy (+/+);
+    # an even draw over the plane would put a quarter in each quadrant
+    shares = report["asked"]["model_quadrant_shares"]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-3) and shares[0] > 0.5
+    assert f"happy / tense / sad / calm {' / '.join(f'{x:.2f}' for x in shares)}" in printed
     # the validation songs are real music, measured against the test songs as the model is
     count = report["within_tolerance_count"]
     assert count["model"] == sum(report["within_tolerance"].values())
@@ -164,6 +183,9 @@ def test_coevo_eval_music_writes_the_report_tables_and_plots(tmp_path: Path, mod
     assert 0.0 <= report["emotion_control"]["quadrant_accuracy"] <= 1.0
     assert 0.0 <= report["emotion_control"]["hand_feature_reader"]["quadrant_accuracy"] <= 1.0
     assert "Read by the hand-feature baseline instead" in printed
+    alike = report["emotion_control"]["pairwise_f1"]  # an untrained generator plays nearly one phrase
+    assert len(alike) == 4 and min(alike) > 0.9 and 0.0 < report["emotion_control"]["pairwise_f1_test"] < 0.4
+    assert "How alike the phrases made for one quadrant are" in printed
     code_names = Generator(models.generator, ["CPUExecutionProvider"]).contract.code_names
     assert list(report["axes"]) == list(code_names)
     assert len(report["targets"]) == 4

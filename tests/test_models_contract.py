@@ -54,6 +54,8 @@ def test_a_generators_emotion_steer_travels_in_its_file_and_moves_what_it_plays(
     assert rebuilt.cfg.steer_width == 8
     with torch.no_grad():
         assert torch.allclose(rebuilt(*probe.values())[0], steered, atol=1e-6)
+        rebuilt.attach_steer(None)  # as trained again: the plain phrase
+        assert rebuilt.cfg.steer_width == 0 and torch.allclose(rebuilt(*probe.values())[0], plain, atol=1e-6)
 
 
 def test_reading_rules_rest_gated_bars_and_keep_one_pitch_on_mono_tracks_in_onnxruntime(tmp_path: Path) -> None:
