@@ -40,14 +40,14 @@ from models.checkpoint import random_state, restore_random_state
 from models.data import PITCHES, STEPS, TRACKS, load_groove, load_pop909
 from models.emotion import EmotionConfig, EmotionModel
 from models.emotion_features import sign_hits
-from models.evaluate import QUADRANTS, phrase_latents
+from models.evaluate import QUADRANTS, pairwise_f1, phrase_latents
 from models.generator import NO_GATE, NO_VOICE, RESOLVED_LOGIT, EmotionSteer, GeneratorConfig, PhraseGenerator
 from models.metrics import BARS, PITCHED, chordal_share, chroma, code_effect, drum_segments, features, segments
 from models.recipe import MUSIC_STEPS
 
 __all__ = ["MusicConfig", "Critic", "train_music", "distinct_share", "monophonic_tracks", "pitch_class_limits",
            "calibrate_activity", "calibrate_bar_gate", "calibrate_second_voice", "calibrate_velocity", "MONO_POLYPHONY",
-           "PITCH_CLASS_COVER", "fit_emotion_steer", "STEER_WIDTH", "STEER_ROUNDS"]
+           "PITCH_CLASS_COVER", "fit_emotion_steer", "STEER_WIDTH", "STEER_ROUNDS", "STEER_SAMENESS"]
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +397,7 @@ def _generate(gen: PhraseGenerator, z: torch.Tensor, bar_z: torch.Tensor, emotio
 
 STEER_WIDTH = 128  # hidden width of the emotion steer
 STEER_ROUNDS = 8  # each round reads the steer's own latents for real and fits the view of the emotion model again
+STEER_SAMENESS = 0.15  # pairwise note F1 a quadrant's phrases may gain under the steer before it warns
 
 
 def fit_emotion_steer(gen: PhraseGenerator, emo_model: nn.Module, cfg: MusicConfig) -> dict[str, Any]:
@@ -447,9 +448,18 @@ def fit_emotion_steer(gen: PhraseGenerator, emo_model: nn.Module, cfg: MusicConf
         each = [float(hits[sign_hits(emotion.numpy(), np.array(q))[:, 2]].mean()) for q in QUADRANTS]
         return {"quadrant_accuracy": round(sum(each) / 4, 4), "per_quadrant": [round(q, 4) for q in each]}
 
+    @torch.no_grad()
+    def alike() -> list[float]:
+        """How alike 64 phrases made for each quadrant are (pairwise note F1; the same latents every call)."""
+        fixed = torch.Generator().manual_seed(cfg.seed + 1)
+        z, bar_z = torch.randn(64, c.latent_size, generator=fixed), torch.randn(64, BARS, c.bar_latent_size, generator=fixed)
+        return [round(pairwise_f1((_generate(gen, z, bar_z, torch.tensor([q] * 64, dtype=torch.float32),
+                                             torch.zeros(64, len(c.code_names)))[0] > 0.5).numpy()), 4) for q in QUADRANTS]
+
     z, bar_z, emotion = draw(cfg.steer_samples)
     seen, reading = torch.cat([z, bar_z.flatten(1)], dim=1), read(z, bar_z, emotion)
     before = in_quadrant(reading, emotion)  # the generator's own control, unsteered
+    alike_before = alike()
     rounds = []
     for _ in range(STEER_ROUNDS):
         view.requires_grad_(True)
@@ -482,8 +492,14 @@ def fit_emotion_steer(gen: PhraseGenerator, emo_model: nn.Module, cfg: MusicConf
         log.info("emotion steer round %d: %s", len(rounds), rounds[-1])
         seen, reading = torch.cat([seen, torch.cat([z2, b2.flatten(1)], dim=1)]), torch.cat([reading, got])
     gen.attach_steer(steer.requires_grad_(False).eval())
+    alike_after = alike()
+    for (v, a), was, now in zip(QUADRANTS, alike_before, alike_after):
+        if now > was + STEER_SAMENESS:
+            log.warning("the steer plays the phrases made for valence %+.1f, arousal %+.1f nearly alike (mean note F1 "
+                        "of two %.2f, without it %.2f): asked for variations there, it gives one phrase", v, a, now, was)
     return {"distance": cfg.steer_distance, "samples": cfg.steer_samples, "steps": cfg.steer_steps, "before": before,
-            "rounds": rounds, "seconds": round(time.monotonic() - t0, 1)}
+            "rounds": rounds, "pairwise_f1": {"before": alike_before, "after": alike_after},
+            "seconds": round(time.monotonic() - t0, 1)}
 
 
 def _name_codes(gen: PhraseGenerator, reference: dict[str, np.ndarray], seed: int, n: int = 256) -> tuple[list[str], list[float], dict[str, Any]]:

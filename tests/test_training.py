@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import time
 from dataclasses import asdict
@@ -25,7 +26,7 @@ from models.emotion_features import HAND_FEATURES, HandBaseline, hand_features
 from models.train_emotion import cross_validate, emotion_run_config, train_emotion
 from models.train_encoder import EncoderTrainConfig, train_encoder
 from models.metrics import chordal_share, features, segment_starts, segments
-from models.train_music import (MONO_POLYPHONY, PITCH_CLASS_COVER, STEER_ROUNDS, STEER_WIDTH, MusicConfig,
+from models.train_music import (MONO_POLYPHONY, PITCH_CLASS_COVER, STEER_ROUNDS, STEER_SAMENESS, STEER_WIDTH, MusicConfig,
                                 calibrate_activity, calibrate_bar_gate, calibrate_second_voice, calibrate_velocity,
                                 distinct_share, fit_emotion_steer, monophonic_tracks, _generate, _merged, _phrase_activity,
                                 pitch_class_limits, train_music)
@@ -536,10 +537,12 @@ class _RegisterDensityReader(torch.nn.Module):
         return torch.stack([torch.tanh((pitch - self.pitch) / 4), torch.tanh((cells - self.cells) / self.cells)], dim=1)
 
 
-def test_the_emotion_steer_moves_phrases_to_where_the_emotion_model_reads_the_emotion_asked_for() -> None:
+def test_the_emotion_steer_moves_phrases_to_where_the_emotion_model_reads_the_emotion_asked_for(
+        caplog: pytest.LogCaptureFixture) -> None:
     """The shipped generator (rebuilt from its file) ignores its emotion input; a reader that hears register as
     valence and note count as arousal, centred on the generator's own phrases, finds each quadrant about as
-    often whatever is asked. Once steered, most phrases read in the quadrant asked for."""
+    often whatever is asked. Once steered, most phrases read in the quadrant asked for. The fit says how alike
+    the phrases made for each quadrant are before and after, and warns where the steer made them nearly one."""
     gen = generator_from_onnx(shipped_dir() / "generator.onnx").requires_grad_(False)
     g = torch.Generator().manual_seed(5)
     z, bar_z = torch.randn(256, gen.cfg.latent_size, generator=g), torch.randn(256, 4, gen.cfg.bar_latent_size, generator=g)
@@ -547,8 +550,14 @@ def test_the_emotion_steer_moves_phrases_to_where_the_emotion_model_reads_the_em
         roll = (_generate(gen, z, bar_z, torch.zeros(256, 2), torch.zeros(256, 4))[0] > 0.5).float()
         pitch, cells = _RegisterDensityReader.hears(_merged(roll))
     reader = _RegisterDensityReader(float(pitch.median()), float(cells.median()))
-    fit = fit_emotion_steer(gen, reader, MusicConfig(seed=0, steer_samples=2048, steer_steps=300))
+    with caplog.at_level(logging.WARNING, logger="models.train_music"):
+        fit = fit_emotion_steer(gen, reader, MusicConfig(seed=0, steer_samples=2048, steer_steps=300))
     assert abs(fit["before"]["quadrant_accuracy"] - 0.25) < 0.08
+    was, now = fit["pairwise_f1"]["before"], fit["pairwise_f1"]["after"]
+    assert len(was) == len(now) == 4 and max(was) < 0.35  # the generator as trained varies its phrases
+    collapsed = [b > a + STEER_SAMENESS for a, b in zip(was, now)]
+    assert any(collapsed)  # this reader's steer too makes phrases alike to reach high register and many notes
+    assert caplog.text.count("nearly alike") == sum(collapsed)
     assert fit["rounds"][-1]["quadrant_accuracy"] > 0.5 and all(r["moved_z"] > 0 for r in fit["rounds"])
     assert gen.steer is not None and gen.cfg.steer_width == STEER_WIDTH
     with torch.no_grad():  # the generator plays the steered latents from now on: low, sparse phrases for (-, -)
