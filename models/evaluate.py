@@ -56,9 +56,14 @@ def _paired(pitched: np.ndarray, drums: np.ndarray, n: int | None, seed: int) ->
     return np.concatenate([pitched[i], drums[j][:, :, None]], axis=2)
 
 
+def _share_in(emotion: np.ndarray, quadrant: tuple[float, float]) -> float:
+    """Share of the rows of ``emotion`` [n, 2] in the quadrant of ``quadrant`` (valence, arousal)."""
+    return float(sign_hits(emotion, np.array(quadrant))[:, 2].mean())
+
+
 def _quadrant_shares(emotion: np.ndarray) -> list[float]:
     """Shares of the rows of ``emotion`` [n, 2] in each quadrant, in the order of ``QUADRANTS``."""
-    return [round(float(np.mean(sign_hits(emotion, np.array(q))[:, 2])), 4) for q in QUADRANTS]
+    return [round(_share_in(emotion, q), 4) for q in QUADRANTS]
 
 
 def pairwise_f1(rolls: np.ndarray, limit: int = 64) -> float:
@@ -193,16 +198,15 @@ def _emotion_control(gen: Generator, session: Any, n: int, seed: int) -> dict[st
     train = vgmidi.indices("train")
     hand = HandBaseline.fit([vgmidi.rolls[i] for i in train], vgmidi.tempos[train], vgmidi.labels[train])
     hits: dict[str, list[float]] = defaultdict(list)
-    in_quadrant = lambda pred, v, a: float(sign_hits(pred, np.array([v, a]))[:, 2].mean())  # noqa: E731
     for q, (v, a) in enumerate(QUADRANTS):
         rolls = model_samples(gen, np.tile([[v, a]], (n, 1)), seed + q)
         hits["alike"].append(pairwise_f1(rolls))
         for reader, pred in (("model", _read_emotion(session, rolls)), ("hand", _hand_reading(hand, rolls))):
-            hits[reader].append(in_quadrant(pred, v, a))
+            hits[reader].append(_share_in(pred, (v, a)))
         for shaped in (False, True):  # as the daemon plays them, without and with mood shaping
             rolls = played_samples(gen, (v, a), n, seed + q, mood_shaping=shaped)
-            hits[f"played{shaped:d}"].append(in_quadrant(_read_emotion(session, rolls), v, a))
-            hits[f"played{shaped:d}_hand"].append(in_quadrant(_hand_reading(hand, rolls), v, a))
+            hits[f"played{shaped:d}"].append(_share_in(_read_emotion(session, rolls), (v, a)))
+            hits[f"played{shaped:d}_hand"].append(_share_in(_hand_reading(hand, rolls), (v, a)))
     request = np.random.default_rng(seed).uniform(-1, 1, (4 * n, 2))
     rolls = model_samples(gen, request, seed + 7)
     pred, by_hand = _read_emotion(session, rolls), _hand_reading(hand, rolls)
